@@ -1,0 +1,139 @@
+//! Glue between the WIT bindings and the [`Plugin`](crate::Plugin) trait; not part of the API.
+#![allow(missing_docs)]
+
+use crate::{Context, Effect, EffectKind, FieldError, HookError, Plugin, Record};
+
+#[cfg(target_family = "wasm")]
+pub mod bindings {
+    wit_bindgen::generate!({
+        path: "wit/v0.1",
+        world: "plugin",
+        pub_export_macro: true,
+        export_macro_name: "export_component",
+        default_bindings_module: "jingxi_sdk::__private::bindings",
+    });
+}
+
+#[cfg(target_family = "wasm")]
+pub use bindings::exports::jingxi::plugin::hooks::Guest;
+#[cfg(target_family = "wasm")]
+pub use bindings::jingxi::plugin::types::{
+    Context as WitContext, Effect as WitEffect, EffectKind as WitEffectKind,
+    FieldError as WitFieldError, HookError as WitHookError,
+};
+
+/// Log levels, mirrored from the WIT `host.level`.
+#[derive(Debug, Clone, Copy)]
+pub enum Level {
+    Info,
+    Warn,
+    Error,
+}
+
+#[cfg(target_family = "wasm")]
+pub fn log(level: Level, message: &str) {
+    use bindings::jingxi::plugin::host::{Level as WitLevel, log};
+    let level = match level {
+        Level::Info => WitLevel::Info,
+        Level::Warn => WitLevel::Warn,
+        Level::Error => WitLevel::Error,
+    };
+    log(level, message);
+}
+
+#[cfg(not(target_family = "wasm"))]
+pub fn log(level: Level, message: &str) {
+    eprintln!("[plugin {level:?}] {message}");
+}
+
+#[cfg(target_family = "wasm")]
+fn context(ctx: WitContext) -> Context {
+    Context { tenant: ctx.tenant, user_id: ctx.user_id, roles: ctx.roles, locale: ctx.locale, now_ms: ctx.now_ms }
+}
+
+#[cfg(target_family = "wasm")]
+fn hook_error(error: HookError) -> WitHookError {
+    match error {
+        HookError::Unsupported => WitHookError::Unsupported,
+        HookError::InvalidInput(message) => WitHookError::InvalidInput(message),
+        HookError::Internal(message) => WitHookError::Internal(message),
+    }
+}
+
+fn parse_record(json: &str) -> Result<Record, HookError> {
+    match serde_json::from_str(json) {
+        Ok(serde_json::Value::Object(map)) => Ok(map),
+        Ok(_) => Err(HookError::InvalidInput("a record must be a JSON object".into())),
+        Err(error) => Err(HookError::InvalidInput(format!("record is not valid JSON: {error}"))),
+    }
+}
+
+fn parse_records(records: &[String]) -> Result<Vec<Record>, HookError> {
+    records.iter().map(|json| parse_record(json)).collect()
+}
+
+pub fn describe<P: Plugin>() -> String {
+    P::manifest().to_json()
+}
+
+#[cfg(target_family = "wasm")]
+pub fn validate<P: Plugin>(
+    ctx: WitContext,
+    entity: String,
+    records: Vec<String>,
+) -> Result<Vec<Vec<WitFieldError>>, WitHookError> {
+    let ctx = context(ctx);
+    let records = parse_records(&records).map_err(hook_error)?;
+    Ok(records
+        .iter()
+        .map(|record| {
+            P::validate(&ctx, &entity, record)
+                .into_iter()
+                .map(|FieldError { pointer, code, message }| WitFieldError { pointer, code, message })
+                .collect()
+        })
+        .collect())
+}
+
+#[cfg(target_family = "wasm")]
+pub fn compute<P: Plugin>(ctx: WitContext, entity: String, records: Vec<String>) -> Result<Vec<String>, WitHookError> {
+    let ctx = context(ctx);
+    let mut records = parse_records(&records).map_err(hook_error)?;
+    for record in &mut records {
+        P::compute(&ctx, &entity, record).map_err(hook_error)?;
+    }
+    Ok(records.into_iter().map(|record| serde_json::Value::Object(record).to_string()).collect())
+}
+
+#[cfg(target_family = "wasm")]
+pub fn on_transition<P: Plugin>(
+    ctx: WitContext,
+    entity: String,
+    transition: String,
+    record: String,
+    comment: String,
+) -> Result<Vec<WitEffect>, WitHookError> {
+    let ctx = context(ctx);
+    let record = parse_record(&record).map_err(hook_error)?;
+    let effects = P::on_transition(&ctx, &entity, &transition, &record, &comment).map_err(hook_error)?;
+    Ok(effects
+        .into_iter()
+        .map(|Effect { kind, entity, id, record }| WitEffect {
+            kind: match kind {
+                EffectKind::Create => WitEffectKind::Create,
+                EffectKind::Update => WitEffectKind::Update,
+            },
+            entity,
+            id,
+            record: serde_json::Value::Object(record).to_string(),
+        })
+        .collect())
+}
+
+#[cfg(target_family = "wasm")]
+pub fn kpi<P: Plugin>(ctx: WitContext, id: String, params: String) -> Result<String, WitHookError> {
+    let ctx = context(ctx);
+    let params: serde_json::Value =
+        serde_json::from_str(&params).map_err(|error| WitHookError::InvalidInput(error.to_string()))?;
+    P::kpi(&ctx, &id, &params).map(|value| value.to_string()).map_err(hook_error)
+}
