@@ -1,1 +1,12 @@
-fn main() {}
+//! End-to-end tests: a real kernel on a loopback port, real HTTP, real plugins built from this
+//! workspace; SQLite by default, PostgreSQL when `DATABASE_URL` is a `postgres://` URL.
+
+mod auth;
+mod crud;
+mod fixtures;
+mod isolation;
+mod listing;
+mod modules;
+mod permissions;
+mod schema;
+mod validation;

@@ -1,7 +1,42 @@
-//! smoke
-use jingxi_sdk::{Manifest, Plugin};
+//! The `crm` plugin: customer files, visit records and complaints (chapter 8).
+
+mod calendar;
+mod compute;
+mod decimal;
+mod fields;
+mod rules;
+
+use jingxi_sdk::{Context, FieldError, HookError, Manifest, Plugin, Record};
+
+/// The `crm` plugin.
 pub struct Crm;
+
 impl Plugin for Crm {
-    fn manifest() -> Manifest { Manifest::new(r#"{"id":"crm"}"#) }
+    fn manifest() -> Manifest {
+        Manifest::new(include_str!("../plugin.json"))
+            .version(env!("CARGO_PKG_VERSION"))
+            .entity(
+                "customer",
+                include_str!("../../../schemas/crm/customer.schema.json"),
+            )
+            .entity(
+                "visit_record",
+                include_str!("../../../schemas/crm/visit_record.schema.json"),
+            )
+            .entity(
+                "complaint",
+                include_str!("../../../schemas/crm/complaint.schema.json"),
+            )
+    }
+
+    fn validate(ctx: &Context, entity: &str, record: &Record) -> Vec<FieldError> {
+        rules::validate(ctx, entity, record)
+    }
+
+    fn compute(ctx: &Context, entity: &str, record: &mut Record) -> Result<(), HookError> {
+        compute::compute(ctx, entity, record);
+        Ok(())
+    }
 }
+
 jingxi_sdk::register_plugin!(Crm);

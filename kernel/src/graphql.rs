@@ -1,0 +1,130 @@
+//! The GraphQL API: one dynamic schema per set of enabled plugins, built at runtime from the
+//! entity definitions, cached by that set, and executed for one authenticated principal.
+//!
+//! **Invariant:** resolvers never build queries; they call `runtime::Kernel`, which derives the
+//! store access from the principal. Errors carry a stable `extensions.code`.
+
+mod filter;
+mod schema;
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use async_graphql::dynamic::Schema;
+use async_graphql::{ErrorExtensions, Response, ServerError};
+
+use crate::error::{Code, ErrorCode};
+use crate::model::Locale;
+use crate::permissions::Principal;
+use crate::runtime::{self, Kernel, TenantCatalog};
+
+pub use schema::{build_schema, plural};
+
+/// Everything a resolver needs, put into each request's data.
+#[derive(Clone)]
+pub struct RequestContext {
+    pub kernel: Arc<Kernel>,
+    pub principal: Arc<Principal>,
+    pub catalog: Arc<TenantCatalog>,
+    pub locale: Locale,
+}
+
+/// Schemas by the key of the enabled plugin set; tenants with the same modules share one.
+#[derive(Default)]
+pub struct SchemaCache {
+    schemas: RwLock<HashMap<String, Schema>>,
+}
+
+impl std::fmt::Debug for SchemaCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SchemaCache").finish_non_exhaustive()
+    }
+}
+
+impl SchemaCache {
+    pub fn schema(&self, kernel: &Kernel, catalog: &TenantCatalog) -> Result<Schema, async_graphql::Error> {
+        if let Some(schema) = self.schemas.read().expect("schema cache lock").get(&catalog.key) {
+            return Ok(schema.clone());
+        }
+        let schema = build_schema(catalog, &kernel.config.api)
+            .map_err(|error| async_graphql::Error::new(format!("cannot build the API schema: {error}")))?;
+        let mut schemas = self.schemas.write().expect("schema cache lock");
+        if schemas.len() > 256 {
+            schemas.clear();
+        }
+        schemas.insert(catalog.key.clone(), schema.clone());
+        Ok(schema)
+    }
+}
+
+/// Turns a kernel error into a GraphQL error with `extensions.code` (and `details` for
+/// validation problems).
+pub fn to_graphql_error(error: runtime::Error) -> async_graphql::Error {
+    let code = error.code();
+    let message = match &error {
+        runtime::Error::Store(inner) => {
+            tracing::error!(error = %inner, "store failure");
+            "内部错误 / Internal error.".to_string()
+        }
+        other => other.to_string(),
+    };
+    let details = match &error {
+        runtime::Error::Validation { issues } => serde_json::to_value(issues).ok(),
+        _ => None,
+    };
+    async_graphql::Error::new(message).extend_with(|_, extensions| {
+        extensions.set("code", code.as_str());
+        if let Some(details) = details.and_then(|d| async_graphql::Value::from_json(d).ok()) {
+            extensions.set("details", details);
+        }
+    })
+}
+
+/// An error response for requests that never reach a schema (no token, bad token, …).
+pub fn error_response(code: Code, message: &str) -> Response {
+    let mut error = ServerError::new(message, None);
+    let mut extensions = async_graphql::ErrorExtensionValues::default();
+    extensions.set("code", code.as_str());
+    error.extensions = Some(extensions);
+    Response::from_errors(vec![error])
+}
+
+/// Gives every error without a code one, so clients can always match on `extensions.code`:
+/// query parse and validation errors become `BAD_REQUEST`, limit errors `LIMIT_EXCEEDED`.
+pub fn ensure_codes(mut response: Response) -> Response {
+    for error in &mut response.errors {
+        let has_code = error.extensions.as_ref().is_some_and(|e| e.get("code").is_some());
+        if has_code {
+            continue;
+        }
+        let lower = error.message.to_ascii_lowercase();
+        let code = if lower.contains("too complex") || lower.contains("too deep") || lower.contains("nested too deep") {
+            Code::LimitExceeded
+        } else {
+            Code::BadRequest
+        };
+        error.extensions.get_or_insert_with(Default::default).set("code", code.as_str());
+    }
+    response
+}
+
+/// Executes one GraphQL request for an authenticated principal against its tenant's schema.
+pub async fn execute(
+    kernel: &Arc<Kernel>,
+    schemas: &SchemaCache,
+    principal: Arc<Principal>,
+    locale: Locale,
+    request: async_graphql::Request,
+) -> Response {
+    let catalog = match kernel.catalog(principal.tenant_id).await {
+        Ok(catalog) => catalog,
+        Err(error) => return error_response(error.code(), &error.to_string()),
+    };
+    let schema = match schemas.schema(kernel, &catalog) {
+        Ok(schema) => schema,
+        Err(error) => return error_response(Code::Internal, &error.message),
+    };
+    let context = RequestContext { kernel: kernel.clone(), principal, catalog, locale };
+    let loader = schema::record_loader(context.clone());
+    ensure_codes(schema.execute(request.data(context).data(loader)).await)
+}

@@ -1,0 +1,141 @@
+//! HTTP: authenticates the caller and hands GraphQL requests to `graphql`.
+//!
+//! Routes: `POST /graphql` (Bearer token), `POST /auth/login` (password → token), `GET /healthz`.
+//!
+//! **Invariant:** no request reaches a tenant's schema without an authenticated principal.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{ACCEPT_LANGUAGE, AUTHORIZATION, CONTENT_TYPE};
+use actix_web::{App as ActixApp, HttpRequest, HttpResponse, HttpServer, web};
+use serde::Deserialize;
+
+use crate::error::Code;
+use crate::graphql::{self, SchemaCache};
+use crate::model::Locale;
+use crate::runtime::Kernel;
+
+/// Shared state of the HTTP server.
+#[derive(Clone)]
+struct State {
+    kernel: Arc<Kernel>,
+    schemas: Arc<SchemaCache>,
+}
+
+fn locale(request: &HttpRequest) -> Locale {
+    request
+        .headers()
+        .get(ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok())
+        .map(Locale::parse)
+        .unwrap_or_default()
+}
+
+fn json_response(status: StatusCode, body: &impl serde::Serialize) -> HttpResponse {
+    HttpResponse::build(status).insert_header((CONTENT_TYPE, "application/json")).json(body)
+}
+
+fn graphql_error(status: StatusCode, code: Code, message: &str) -> HttpResponse {
+    json_response(status, &graphql::error_response(code, message))
+}
+
+async fn graphql_endpoint(state: web::Data<State>, request: HttpRequest, body: web::Bytes) -> HttpResponse {
+    let locale = locale(&request);
+    let token = request
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .map(str::trim);
+    let Some(token) = token.filter(|t| !t.is_empty()) else {
+        return graphql_error(
+            StatusCode::UNAUTHORIZED,
+            Code::Unauthenticated,
+            &locale.pick("缺少访问令牌。请在 Authorization: Bearer <token> 中提供。", "Missing token. Hint: send Authorization: Bearer <token>."),
+        );
+    };
+    let principal = match state.kernel.authenticate(token).await {
+        Ok(Some(principal)) => principal,
+        Ok(None) => {
+            return graphql_error(
+                StatusCode::UNAUTHORIZED,
+                Code::Unauthenticated,
+                &locale.pick("访问令牌无效、已过期或已吊销。", "The token is invalid, expired or revoked."),
+            );
+        }
+        Err(error) => {
+            tracing::error!(%error, "authentication failed");
+            return graphql_error(StatusCode::INTERNAL_SERVER_ERROR, Code::Internal, "Internal error.");
+        }
+    };
+    let gql_request: async_graphql::Request = match serde_json::from_slice(&body) {
+        Ok(request) => request,
+        Err(error) => {
+            return graphql_error(
+                StatusCode::BAD_REQUEST,
+                Code::BadRequest,
+                &locale.pick(format!("请求体不是有效的 GraphQL JSON:{error}"), format!("The body is not a GraphQL JSON request: {error}")),
+            );
+        }
+    };
+    let response = graphql::execute(&state.kernel, &state.schemas, principal, locale, gql_request).await;
+    json_response(StatusCode::OK, &response)
+}
+
+#[derive(Deserialize)]
+struct Login {
+    tenant: String,
+    email: String,
+    password: String,
+}
+
+async fn login(state: web::Data<State>, request: HttpRequest, body: web::Bytes) -> HttpResponse {
+    let locale = locale(&request);
+    let Ok(login) = serde_json::from_slice::<Login>(&body) else {
+        return json_response(
+            StatusCode::BAD_REQUEST,
+            &serde_json::json!({"error": {"code": Code::BadRequest.as_str(),
+                "message": locale.pick("请求体应为 {\"tenant\", \"email\", \"password\"}。", "Expected {\"tenant\", \"email\", \"password\"}.")}}),
+        );
+    };
+    match state.kernel.login(&login.tenant, &login.email, &login.password).await {
+        Ok(Some(token)) => json_response(StatusCode::OK, &serde_json::json!({"token": token})),
+        Ok(None) => json_response(
+            StatusCode::UNAUTHORIZED,
+            &serde_json::json!({"error": {"code": Code::Unauthenticated.as_str(),
+                "message": locale.pick("租户、邮箱或密码不正确。", "Wrong tenant, email or password.")}}),
+        ),
+        Err(error) => {
+            tracing::error!(%error, "login failed");
+            json_response(StatusCode::INTERNAL_SERVER_ERROR, &serde_json::json!({"error": {"code": "INTERNAL", "message": "Internal error."}}))
+        }
+    }
+}
+
+async fn healthz() -> HttpResponse {
+    json_response(StatusCode::OK, &serde_json::json!({"status": "ok"}))
+}
+
+/// Serves the API on `listener` until the returned server is stopped.
+pub fn serve(kernel: Arc<Kernel>, listener: TcpListener) -> std::io::Result<actix_web::dev::Server> {
+    let state = State { kernel: kernel.clone(), schemas: Arc::new(SchemaCache::default()) };
+    let max_body = kernel.config.http.max_body_bytes;
+    let workers = match kernel.config.http.workers {
+        0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
+        n => n,
+    };
+    let server = HttpServer::new(move || {
+        ActixApp::new()
+            .app_data(web::Data::new(state.clone()))
+            .app_data(web::PayloadConfig::new(max_body))
+            .route("/graphql", web::post().to(graphql_endpoint))
+            .route("/auth/login", web::post().to(login))
+            .route("/healthz", web::get().to(healthz))
+    })
+    .workers(workers)
+    .listen(listener)?
+    .run();
+    Ok(server)
+}

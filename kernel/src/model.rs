@@ -1,0 +1,551 @@
+//! Plugin manifests and entity definitions: what a plugin declares, checked and turned into the
+//! typed model that the store (tables, columns) and the API (types, fields) are generated from.
+//!
+//! **Invariant:** an `EntityDef` only exists for a schema that passed every check here, so later
+//! layers can rely on its field kinds without re-checking.
+
+mod validation;
+
+use std::sync::{Arc, LazyLock};
+
+use serde_json::{Map, Value};
+
+pub use validation::{FieldIssue, Locale, parse_decimal};
+
+/// The plugin contract major/minor versions this kernel serves.
+pub const CONTRACT_VERSION: &str = "0.1.0";
+
+static MANIFEST_SCHEMA: LazyLock<jsonschema::Validator> = LazyLock::new(|| {
+    let schema: Value = serde_json::from_str(include_str!("../../schemas/manifest.schema.json"))
+        .expect("schemas/manifest.schema.json is valid JSON (checked by tests)");
+    jsonschema::options()
+        .with_draft(jsonschema::Draft::Draft202012)
+        .build(&schema)
+        .expect("schemas/manifest.schema.json is a valid JSON Schema (checked by tests)")
+});
+
+/// Why a manifest or an entity schema was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("the manifest is not valid JSON: {0}")]
+    NotJson(String),
+    #[error("the manifest does not match schemas/manifest.schema.json: {}", .problems.join("; "))]
+    Manifest { problems: Vec<String> },
+    #[error(
+        "plugin {plugin} was built against jingxi:plugin@{found}; this kernel supports {supported}. Hint: rebuild it with a matching jingxi-sdk."
+    )]
+    Contract { plugin: String, found: String, supported: String },
+    #[error("entity {entity}: {message}")]
+    Entity { entity: String, message: String },
+}
+
+/// The checked manifest of one plugin.
+#[derive(Debug)]
+pub struct PluginDef {
+    pub id: String,
+    pub version: String,
+    pub title: String,
+    pub title_en: String,
+    pub requires: Vec<String>,
+    pub hooks: Vec<String>,
+    pub roles: Vec<RoleDef>,
+    pub grants: Vec<GrantDef>,
+    pub entities: Vec<Arc<EntityDef>>,
+    /// The manifest as the plugin described it.
+    pub manifest: Value,
+}
+
+#[derive(Debug, Clone)]
+pub struct RoleDef {
+    pub id: String,
+    pub title: String,
+    pub title_en: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct GrantDef {
+    pub role: String,
+    /// Qualified entity name.
+    pub entity: String,
+    pub actions: Vec<String>,
+    pub scope: String,
+}
+
+/// One entity type: one table, one GraphQL type, one form.
+#[derive(Debug)]
+pub struct EntityDef {
+    pub plugin: String,
+    pub name: String,
+    /// `crm.customer`.
+    pub qualified: String,
+    /// `crm__customer`.
+    pub table: String,
+    /// `CrmCustomer`.
+    pub type_name: String,
+    pub title: String,
+    pub title_en: String,
+    pub fields: Vec<FieldDef>,
+    pub children: Vec<ChildDef>,
+    /// Composite indexes (field names), tenant_id is prepended by the store.
+    pub indexes: Vec<Vec<String>>,
+    /// The JSON Schema as declared (Chinese titles, `x-jingxi` intact).
+    pub schema: Value,
+    validator: jsonschema::Validator,
+}
+
+/// A child table: an array of objects inside a record (contacts, order lines).
+#[derive(Debug)]
+pub struct ChildDef {
+    pub name: String,
+    pub graphql_name: String,
+    /// `crm__customer__contacts`.
+    pub table: String,
+    /// `CrmCustomerContacts`.
+    pub type_name: String,
+    pub title: String,
+    pub title_en: String,
+    pub fields: Vec<FieldDef>,
+}
+
+#[derive(Debug, Clone)]
+pub struct FieldDef {
+    /// Schema property name, also the column name.
+    pub name: String,
+    /// camelCase name in the API.
+    pub graphql_name: String,
+    pub kind: FieldKind,
+    pub required: bool,
+    pub index: bool,
+    pub unique: bool,
+    pub computed: bool,
+    pub title: String,
+    pub title_en: String,
+}
+
+/// How a property is stored and exposed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FieldKind {
+    Text,
+    Date,
+    DateTime,
+    /// Exact decimal with a fixed number of fraction digits; money has scale 2.
+    Decimal { scale: u32 },
+    Integer,
+    Float,
+    Boolean,
+    /// A reference to another entity (`org.region`) or to `kernel.user` / `kernel.org_unit`.
+    Ref { target: String },
+    /// Anything else (multi-selects, nested objects), stored as JSON.
+    Json,
+}
+
+/// Converts `customer_no` to `customerNo`.
+pub fn camel_case(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    let mut upper = false;
+    for ch in name.chars() {
+        if ch == '_' {
+            upper = true;
+        } else if upper {
+            out.extend(ch.to_uppercase());
+            upper = false;
+        } else {
+            out.push(ch);
+        }
+    }
+    out
+}
+
+/// Converts `key_accounts` to `KeyAccounts`.
+pub fn pascal_case(name: &str) -> String {
+    let camel = camel_case(name);
+    let mut chars = camel.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+fn str_at<'a>(value: &'a Value, pointer: &str) -> Option<&'a str> {
+    value.pointer(pointer).and_then(Value::as_str)
+}
+
+fn english_title(value: &Value, fallback: &str) -> String {
+    str_at(value, "/x-jingxi/i18n/en/title").or(str_at(value, "/i18n/en/title")).unwrap_or(fallback).to_string()
+}
+
+fn strings(value: Option<&Value>) -> Vec<String> {
+    value
+        .and_then(Value::as_array)
+        .map(|items| items.iter().filter_map(|item| item.as_str().map(str::to_string)).collect())
+        .unwrap_or_default()
+}
+
+impl PluginDef {
+    /// Parses and checks the JSON a plugin's `describe` returned.
+    pub fn from_manifest(json: &str) -> Result<PluginDef, Error> {
+        let manifest: Value = serde_json::from_str(json).map_err(|error| Error::NotJson(error.to_string()))?;
+        let problems: Vec<String> = MANIFEST_SCHEMA
+            .iter_errors(&manifest)
+            .take(20)
+            .map(|error| {
+                let path = error.instance_path().as_str().to_string();
+                format!("{}: {}", if path.is_empty() { "/" } else { &path }, error)
+            })
+            .collect();
+        if !problems.is_empty() {
+            return Err(Error::Manifest { problems });
+        }
+        let id = str_at(&manifest, "/id").unwrap_or_default().to_string();
+        let contract = str_at(&manifest, "/contract").unwrap_or_default();
+        if !contract_compatible(contract) {
+            return Err(Error::Contract {
+                plugin: id,
+                found: contract.to_string(),
+                supported: "0.1.x".to_string(),
+            });
+        }
+        let title = str_at(&manifest, "/title").unwrap_or_default().to_string();
+        let roles = manifest
+            .get("roles")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .map(|role| {
+                let title = str_at(role, "/title").unwrap_or_default().to_string();
+                RoleDef {
+                    id: str_at(role, "/id").unwrap_or_default().to_string(),
+                    title_en: english_title(role, &title),
+                    title,
+                }
+            })
+            .collect();
+        let mut entities = Vec::new();
+        for entity in manifest.get("entities").and_then(Value::as_array).into_iter().flatten() {
+            let name = str_at(entity, "/name").unwrap_or_default();
+            let schema = entity.get("schema").cloned().unwrap_or(Value::Null);
+            entities.push(Arc::new(EntityDef::new(&id, name, schema)?));
+        }
+        let mut grants = Vec::new();
+        for grant in manifest.get("grants").and_then(Value::as_array).into_iter().flatten() {
+            let entity = str_at(grant, "/entity").unwrap_or_default();
+            let qualified = if entity.contains('.') { entity.to_string() } else { format!("{id}.{entity}") };
+            if !entities.iter().any(|def| def.qualified == qualified) {
+                return Err(Error::Entity {
+                    entity: qualified,
+                    message: "a grant names an entity this plugin does not declare; plugins may only grant on their own entities".into(),
+                });
+            }
+            grants.push(GrantDef {
+                role: str_at(grant, "/role").unwrap_or_default().to_string(),
+                entity: qualified,
+                actions: strings(grant.get("actions")),
+                scope: str_at(grant, "/scope").unwrap_or_default().to_string(),
+            });
+        }
+        Ok(PluginDef {
+            version: str_at(&manifest, "/version").unwrap_or_default().to_string(),
+            title_en: english_title(&manifest, &title),
+            title,
+            requires: strings(manifest.get("requires")),
+            hooks: strings(manifest.get("hooks")),
+            roles,
+            grants,
+            entities,
+            id,
+            manifest,
+        })
+    }
+
+    pub fn has_hook(&self, hook: &str) -> bool {
+        self.hooks.iter().any(|h| h == hook)
+    }
+
+    /// Qualified names of entities in other plugins that this plugin's references point at.
+    pub fn foreign_refs(&self) -> Vec<(String, String)> {
+        let mut refs = Vec::new();
+        for entity in &self.entities {
+            let fields = entity.fields.iter().chain(entity.children.iter().flat_map(|child| child.fields.iter()));
+            for field in fields {
+                if let FieldKind::Ref { target } = &field.kind {
+                    let plugin = target.split('.').next().unwrap_or_default();
+                    if plugin != self.id && plugin != "kernel" {
+                        refs.push((format!("{}.{}", entity.qualified, field.name), target.clone()));
+                    }
+                }
+            }
+        }
+        refs
+    }
+}
+
+fn contract_compatible(found: &str) -> bool {
+    let mut parts = found.split('.');
+    matches!((parts.next(), parts.next()), (Some("0"), Some("1")))
+}
+
+impl EntityDef {
+    /// Checks an entity schema against the dialect and builds its typed definition.
+    pub fn new(plugin: &str, name: &str, schema: Value) -> Result<EntityDef, Error> {
+        let qualified = format!("{plugin}.{name}");
+        let fail = |message: String| Error::Entity { entity: qualified.clone(), message };
+        let title = str_at(&schema, "/title").unwrap_or(name).to_string();
+        let required: Vec<String> = strings(schema.get("required"));
+        let properties = schema
+            .get("properties")
+            .and_then(Value::as_object)
+            .ok_or_else(|| fail("the schema has no `properties` object".into()))?;
+        let mut fields = Vec::new();
+        let mut children = Vec::new();
+        for (field_name, property) in properties {
+            if RESERVED.contains(&field_name.as_str()) {
+                return Err(fail(format!(
+                    "property `{field_name}` is a system field the kernel keeps; remove it from the schema"
+                )));
+            }
+            if field_name.contains("__") {
+                return Err(fail(format!("property `{field_name}` must not contain `__`")));
+            }
+            if let Some(items) = child_items(property) {
+                let child_fields = items
+                    .get("properties")
+                    .and_then(Value::as_object)
+                    .ok_or_else(|| fail(format!("child table `{field_name}` has no `properties`")))?;
+                let child_required = strings(items.get("required"));
+                let mut defs = Vec::new();
+                for (child_field, child_property) in child_fields {
+                    if child_items(child_property).is_some() {
+                        return Err(fail(format!("`{field_name}.{child_field}`: child tables cannot nest")));
+                    }
+                    if CHILD_RESERVED.contains(&child_field.as_str()) {
+                        return Err(fail(format!("`{field_name}.{child_field}` is a reserved column name")));
+                    }
+                    defs.push(field_def(child_field, child_property, &child_required).map_err(&fail)?);
+                }
+                let child_title = str_at(property, "/title").unwrap_or(field_name).to_string();
+                children.push(ChildDef {
+                    graphql_name: camel_case(field_name),
+                    table: format!("{plugin}__{name}__{field_name}"),
+                    type_name: format!("{}{}{}", pascal_case(plugin), pascal_case(name), pascal_case(field_name)),
+                    title_en: english_title(property, &child_title),
+                    title: child_title,
+                    name: field_name.clone(),
+                    fields: defs,
+                });
+            } else {
+                fields.push(field_def(field_name, property, &required).map_err(&fail)?);
+            }
+        }
+        let indexes: Vec<Vec<String>> = schema
+            .pointer("/x-jingxi/indexes")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .map(|index| strings(Some(index)))
+            .collect();
+        for index in &indexes {
+            for column in index {
+                if !fields.iter().any(|field| &field.name == column) {
+                    return Err(fail(format!("index column `{column}` is not a scalar property")));
+                }
+            }
+        }
+        let validator = jsonschema::options()
+            .with_draft(jsonschema::Draft::Draft202012)
+            .should_validate_formats(true)
+            .build(&schema)
+            .map_err(|error| fail(format!("the schema does not compile: {error}")))?;
+        Ok(EntityDef {
+            plugin: plugin.to_string(),
+            name: name.to_string(),
+            table: format!("{plugin}__{name}"),
+            type_name: format!("{}{}", pascal_case(plugin), pascal_case(name)),
+            title_en: english_title(&schema, &title),
+            title,
+            fields,
+            children,
+            indexes,
+            validator,
+            schema,
+            qualified,
+        })
+    }
+
+    pub fn field(&self, name: &str) -> Option<&FieldDef> {
+        self.fields.iter().find(|field| field.name == name)
+    }
+
+    /// The JSON Schema in the caller's language: titles and descriptions from `x-jingxi.i18n`
+    /// replace the Chinese ones for `en`.
+    pub fn schema_for(&self, locale: Locale) -> Value {
+        let mut schema = self.schema.clone();
+        if locale == Locale::En {
+            localize(&mut schema);
+        }
+        schema
+    }
+
+    /// Validates one record against the JSON Schema; every problem names its JSON Pointer.
+    pub fn check(&self, record: &Value, locale: Locale) -> Vec<FieldIssue> {
+        validation::check(&self.validator, self, record, locale)
+    }
+}
+
+/// Columns every entity table has; plugins may not declare them.
+pub const RESERVED: &[&str] = &[
+    "id",
+    "tenant_id",
+    "owner_id",
+    "org_unit_id",
+    "state",
+    "version",
+    "created_at",
+    "created_by",
+    "updated_at",
+    "updated_by",
+];
+
+const CHILD_RESERVED: &[&str] = &["tenant_id", "parent_id", "idx"];
+
+fn child_items(property: &Value) -> Option<&Map<String, Value>> {
+    if property.get("type").and_then(Value::as_str) != Some("array") {
+        return None;
+    }
+    let items = property.get("items")?.as_object()?;
+    (items.get("type").and_then(Value::as_str) == Some("object")).then_some(items)
+}
+
+fn field_def(name: &str, property: &Value, required: &[String]) -> Result<FieldDef, String> {
+    let extension = property.get("x-jingxi");
+    let flag = |key: &str| extension.and_then(|x| x.get(key)).and_then(Value::as_bool).unwrap_or(false);
+    let kind = field_kind(name, property)?;
+    let title = str_at(property, "/title").unwrap_or(name).to_string();
+    Ok(FieldDef {
+        name: name.to_string(),
+        graphql_name: camel_case(name),
+        required: required.iter().any(|r| r == name),
+        // References are always indexed: nested resolution and filters look them up by id.
+        index: flag("index") || matches!(kind, FieldKind::Ref { .. }),
+        unique: flag("unique"),
+        computed: flag("computed"),
+        title_en: english_title(property, &title),
+        title,
+        kind,
+    })
+}
+
+fn field_kind(name: &str, property: &Value) -> Result<FieldKind, String> {
+    let json_type = property.get("type").and_then(Value::as_str);
+    let format = property.get("format").and_then(Value::as_str);
+    let extension = property.get("x-jingxi");
+    if let Some(target) = extension.and_then(|x| x.get("ref")).and_then(Value::as_str) {
+        if json_type != Some("string") || format != Some("uuid") {
+            return Err(format!("reference `{name}` must be {{\"type\": \"string\", \"format\": \"uuid\"}}"));
+        }
+        return Ok(FieldKind::Ref { target: target.to_string() });
+    }
+    if extension.and_then(|x| x.get("money")).is_some() {
+        return decimal(name, json_type, 2);
+    }
+    if let Some(scale) = extension.and_then(|x| x.pointer("/decimal/scale")).and_then(Value::as_u64) {
+        return decimal(name, json_type, scale as u32);
+    }
+    Ok(match (json_type, format) {
+        (Some("string"), Some("date")) => FieldKind::Date,
+        (Some("string"), Some("date-time")) => FieldKind::DateTime,
+        (Some("string"), _) => FieldKind::Text,
+        (Some("integer"), _) => FieldKind::Integer,
+        (Some("number"), _) => FieldKind::Float,
+        (Some("boolean"), _) => FieldKind::Boolean,
+        (Some("array" | "object"), _) => FieldKind::Json,
+        _ => return Err(format!("property `{name}` needs a single `type`")),
+    })
+}
+
+fn decimal(name: &str, json_type: Option<&str>, scale: u32) -> Result<FieldKind, String> {
+    if json_type != Some("string") {
+        return Err(format!(
+            "decimal `{name}` must be a string with a pattern, so amounts stay exact (never a JSON number)"
+        ));
+    }
+    Ok(FieldKind::Decimal { scale })
+}
+
+fn localize(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            if let Some(en) = map.get("x-jingxi").and_then(|x| x.pointer("/i18n/en")).cloned() {
+                for key in ["title", "description"] {
+                    if let Some(text) = en.get(key) {
+                        map.insert(key.to_string(), text.clone());
+                    }
+                }
+            }
+            for (key, child) in map.iter_mut() {
+                if key != "x-jingxi" {
+                    localize(child);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(localize),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn manifest(entities: Value) -> String {
+        json!({"contract": "0.1.0", "id": "demo", "version": "1.0.0", "title": "演示", "entities": entities})
+            .to_string()
+    }
+
+    #[test]
+    fn maps_property_shapes_to_kinds() {
+        let json = manifest(json!([{"name": "thing", "schema": {
+            "type": "object", "title": "东西",
+            "properties": {
+                "name": {"type": "string", "title": "名称"},
+                "amount": {"type": "string", "title": "金额", "x-jingxi": {"money": {"currency": "CNY"}}},
+                "region": {"type": "string", "format": "uuid", "title": "区域", "x-jingxi": {"ref": "org.region"}},
+                "lines": {"type": "array", "title": "行", "items": {"type": "object", "properties": {
+                    "qty": {"type": "integer", "title": "数量"}}}}
+            }}}]));
+        let plugin = PluginDef::from_manifest(&json).expect("valid manifest");
+        let entity = &plugin.entities[0];
+        assert_eq!(entity.table, "demo__thing");
+        assert_eq!(entity.field("amount").map(|f| f.kind.clone()), Some(FieldKind::Decimal { scale: 2 }));
+        assert!(entity.field("region").is_some_and(|f| f.index));
+        assert_eq!(entity.children[0].table, "demo__thing__lines");
+        assert_eq!(plugin.foreign_refs(), vec![("demo.thing.region".to_string(), "org.region".to_string())]);
+    }
+
+    #[test]
+    fn refuses_system_fields_and_float_money() {
+        let system = manifest(json!([{"name": "thing", "schema": {"type": "object", "title": "东西",
+            "properties": {"version": {"type": "integer", "title": "版本"}}}}]));
+        let error = PluginDef::from_manifest(&system).expect_err("system field");
+        assert!(error.to_string().contains("`version` is a system field"), "{error}");
+        let float_money = manifest(json!([{"name": "thing", "schema": {"type": "object", "title": "东西",
+            "properties": {"price": {"type": "number", "title": "价格", "x-jingxi": {"money": {}}}}}}]));
+        let error = PluginDef::from_manifest(&float_money).expect_err("float money");
+        assert!(error.to_string().contains("never a JSON number"), "{error}");
+    }
+
+    #[test]
+    fn refuses_incompatible_contract_naming_versions() {
+        let json = json!({"contract": "2.0.0", "id": "demo", "version": "1.0.0", "title": "演示", "entities": []});
+        let error = PluginDef::from_manifest(&json.to_string()).expect_err("contract");
+        assert!(error.to_string().contains("jingxi:plugin@2.0.0"), "{error}");
+    }
+
+    #[test]
+    fn manifest_schema_problems_name_the_pointer() {
+        let json = json!({"contract": "0.1.0", "id": "Bad Id", "version": "1", "title": "x", "entities": []});
+        let error = PluginDef::from_manifest(&json.to_string()).expect_err("bad manifest");
+        let text = error.to_string();
+        assert!(text.contains("/id") && text.contains("/version"), "{text}");
+    }
+}

@@ -1,0 +1,806 @@
+//! Runs untrusted plugins: compile once, cache, sandbox every call.
+//!
+//! A plugin is a WebAssembly component implementing `jingxi:plugin@0.1.x` (`sdk/wit/v0.1`).
+//! [`PluginHost::load`] compiles it (or maps the artifact cached on disk), resolves its imports
+//! once and asks it to `describe` itself. Each hook call on a [`LoadedPlugin`] then gets a fresh
+//! store and instance from the pooling allocator, an epoch deadline, a memory cap, optional fuel,
+//! and size caps on what goes in and comes out; a plugin that loops, hoards memory, traps or
+//! answers nonsense fails that one call with an [`Error`] naming it and the limit, and nothing
+//! else.
+//!
+//! Calls are synchronous and CPU-bound: run them on a blocking thread (`spawn_blocking`). The
+//! only host import is `log`; the WASI imports that a `wasm32-wasip2` guest carries are linked as
+//! functions that trap, so a plugin has no files, network, clock or environment. The one
+//! exception is `wasi:random/insecure-seed`, which Rust's std needs for any hash map; it gets a
+//! constant.
+//!
+//! **Invariant:** this is the only module that imports wasmtime, and WIT types never leave
+//! `plugin_host/bindings.rs`.
+
+mod bindings;
+mod cache;
+mod error;
+mod sandbox;
+
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use wasmtime::component::{Component, Linker};
+use wasmtime::{Engine, Store, Trap};
+
+pub use error::{Error, Result};
+
+use bindings::{PluginInstance, PluginPre};
+use cache::ArtifactCache;
+use sandbox::{CallState, Slots};
+
+/// The cap on a manifest returned by `describe`; it embeds every entity's JSON Schema, so it is
+/// allowed to be larger than a hook's output.
+const MAX_MANIFEST_BYTES: usize = 4 * 1024 * 1024;
+
+/// The cap on plugin-provided text copied into an error message.
+const MAX_MESSAGE_BYTES: usize = 1024;
+
+/// Settings of the plugin host (the `[plugin_host]` section of the kernel configuration).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PluginHostConfig {
+    /// Where compiled plugins are cached; created private to the kernel. Default
+    /// `jingxi-data/plugin-cache`.
+    pub cache_dir: PathBuf,
+    /// Wall-clock limit of `validate`, `compute`, `on_transition` and `describe`, including
+    /// instantiation. Default 50.
+    pub hook_timeout_ms: u64,
+    /// Wall-clock limit of `kpi`, which may aggregate many records. Default 2000.
+    pub kpi_timeout_ms: u64,
+    /// Linear memory a plugin may use during one call. Default 64.
+    pub memory_limit_mib: u64,
+    /// Fuel (roughly, wasm instructions) per call, for budgets that are the same on every run.
+    /// Default `None`: only the time limit applies. Turning it on makes every plugin slightly
+    /// slower and recompiles cached artifacts once, because metering changes the generated code.
+    pub fuel: Option<u64>,
+    /// Hook calls that may run at once; a call beyond that fails with [`Error::Busy`] at once.
+    /// Each slot reserves about 8 GiB of virtual address space (not memory). Default 64.
+    pub max_concurrent_calls: u32,
+    /// The largest plugin accepted by [`PluginHost::load`]. Default 8 MiB.
+    pub max_wasm_bytes: usize,
+    /// The largest input of one call (records, params, comment and names). Default 1 MiB.
+    pub max_input_bytes: usize,
+    /// The largest output of one call. Default 1 MiB.
+    pub max_output_bytes: usize,
+    /// Log text a plugin may write during one call; the rest is dropped. Default 4 KiB.
+    pub max_log_bytes: usize,
+}
+
+impl Default for PluginHostConfig {
+    fn default() -> Self {
+        PluginHostConfig {
+            cache_dir: PathBuf::from("jingxi-data/plugin-cache"),
+            hook_timeout_ms: 50,
+            kpi_timeout_ms: 2000,
+            memory_limit_mib: 64,
+            fuel: None,
+            max_concurrent_calls: 64,
+            max_wasm_bytes: 8 * 1024 * 1024,
+            max_input_bytes: 1024 * 1024,
+            max_output_bytes: 1024 * 1024,
+            max_log_bytes: 4 * 1024,
+        }
+    }
+}
+
+/// Who is calling and when; the only identity, locale and time a plugin sees.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HookContext {
+    /// The tenant's slug.
+    pub tenant: String,
+    /// The calling user's id.
+    pub user_id: String,
+    /// The calling user's role ids.
+    pub roles: Vec<String>,
+    /// `zh-CN` or `en`.
+    pub locale: String,
+    /// Milliseconds since the Unix epoch, taken once per request.
+    pub now_ms: i64,
+}
+
+/// One problem with one field of one record, as a plugin's `validate` reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    /// JSON Pointer into the record, e.g. `/resolved_at`.
+    pub pointer: String,
+    /// A stable machine-readable code.
+    pub code: String,
+    /// A message for people, in the caller's locale.
+    pub message: String,
+}
+
+/// A change a plugin's `on_transition` asks the kernel to make in the caller's transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Effect {
+    /// Create or update.
+    pub kind: EffectKind,
+    /// Qualified entity name, e.g. `crm.visit_record`.
+    pub entity: String,
+    /// The record id, for updates.
+    pub id: Option<String>,
+    /// The record (create) or the JSON merge patch (update), as JSON text.
+    pub record: String,
+}
+
+/// Whether an [`Effect`] creates or updates a record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EffectKind {
+    /// Creates a record.
+    Create,
+    /// Updates a record with a merge patch.
+    Update,
+}
+
+/// Counters for tests and metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PluginHostStats {
+    /// Plugins compiled by this host (cache misses).
+    pub compiled: u64,
+    /// Plugins loaded from the artifact cache.
+    pub cache_hits: u64,
+}
+
+/// Limits every call applies, derived once from the configuration.
+#[derive(Debug)]
+struct CallLimits {
+    hook_timeout_ms: u64,
+    hook_ticks: u64,
+    kpi_timeout_ms: u64,
+    kpi_ticks: u64,
+    memory_bytes: usize,
+    fuel: Option<u64>,
+    max_input_bytes: usize,
+    max_output_bytes: usize,
+    max_log_bytes: usize,
+}
+
+/// The plugin runtime: one engine, one linker, the artifact cache and the call slots.
+///
+/// Cheap to clone; `Send + Sync`.
+#[derive(Clone)]
+pub struct PluginHost {
+    inner: Arc<HostInner>,
+}
+
+struct HostInner {
+    engine: Engine,
+    linker: Linker<CallState>,
+    cache: ArtifactCache,
+    max_wasm_bytes: usize,
+    limits: Arc<CallLimits>,
+    slots: Arc<Slots>,
+    compiled: AtomicU64,
+    cache_hits: AtomicU64,
+}
+
+impl fmt::Debug for PluginHost {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PluginHost").field("limits", &self.inner.limits).field("stats", &self.stats()).finish()
+    }
+}
+
+impl PluginHost {
+    /// Starts the engine (with its epoch thread) and opens the artifact cache.
+    pub fn new(config: PluginHostConfig) -> Result<Self> {
+        let setup = |message: String| Error::Setup { message };
+        if config.hook_timeout_ms == 0 || config.kpi_timeout_ms == 0 {
+            return Err(setup("hook_timeout_ms and kpi_timeout_ms must be positive".into()));
+        }
+        if !(1..=4096).contains(&config.memory_limit_mib) {
+            return Err(setup(format!("memory_limit_mib is {}; it must be 1 to 4096", config.memory_limit_mib)));
+        }
+        if !(1..=10_000).contains(&config.max_concurrent_calls) {
+            return Err(setup(format!(
+                "max_concurrent_calls is {}; it must be 1 to 10000",
+                config.max_concurrent_calls
+            )));
+        }
+        if config.fuel == Some(0) {
+            return Err(setup("fuel must be positive when set".into()));
+        }
+        let memory_bytes = usize::try_from(config.memory_limit_mib << 20).map_err(|_| setup("memory too large".into()))?;
+
+        let engine = sandbox::engine(memory_bytes, config.max_concurrent_calls, config.fuel.is_some())
+            .map_err(|error| setup(format!("cannot configure wasmtime: {error}")))?;
+        // A tick of a tenth of the shortest deadline (at most 10 ms) stops a runaway plugin within
+        // about 10 % of its limit, without waking the thread needlessly often.
+        let tick_ms = (config.hook_timeout_ms.min(config.kpi_timeout_ms) / 10).clamp(1, 10);
+        sandbox::start_epoch_ticker(engine.weak(), Duration::from_millis(tick_ms)).map_err(setup)?;
+
+        let mut linker = Linker::new(&engine);
+        bindings::add_to_linker(&mut linker).map_err(|error| setup(format!("cannot link host imports: {error:#}")))?;
+
+        let cache = ArtifactCache::open(&config.cache_dir, &engine)
+            .map_err(|source| Error::Cache { path: config.cache_dir.clone(), source })?;
+
+        // One tick more than the deadline, so a plugin always gets at least its full time.
+        let ticks = |timeout_ms: u64| timeout_ms.div_ceil(tick_ms) + 1;
+        let limits = CallLimits {
+            hook_timeout_ms: config.hook_timeout_ms,
+            hook_ticks: ticks(config.hook_timeout_ms),
+            kpi_timeout_ms: config.kpi_timeout_ms,
+            kpi_ticks: ticks(config.kpi_timeout_ms),
+            memory_bytes,
+            fuel: config.fuel,
+            max_input_bytes: config.max_input_bytes,
+            max_output_bytes: config.max_output_bytes,
+            max_log_bytes: config.max_log_bytes,
+        };
+        tracing::info!(
+            cache_dir = %config.cache_dir.display(),
+            hook_timeout_ms = config.hook_timeout_ms,
+            memory_limit_mib = config.memory_limit_mib,
+            fuel = ?config.fuel,
+            slots = config.max_concurrent_calls,
+            "plugin host ready"
+        );
+        Ok(PluginHost {
+            inner: Arc::new(HostInner {
+                engine,
+                linker,
+                cache,
+                max_wasm_bytes: config.max_wasm_bytes,
+                limits: Arc::new(limits),
+                slots: Arc::new(Slots::new(config.max_concurrent_calls)),
+                compiled: AtomicU64::new(0),
+                cache_hits: AtomicU64::new(0),
+            }),
+        })
+    }
+
+    /// Compiles the plugin (or maps the artifact this kernel cached for the same bytes and
+    /// engine), links it and calls `describe`.
+    ///
+    /// Compiling takes about a second per MiB of wasm: call this when a plugin is installed or
+    /// at startup, never on a request path.
+    pub fn load(&self, wasm: &[u8]) -> Result<LoadedPlugin> {
+        let inner = &*self.inner;
+        if wasm.len() > inner.max_wasm_bytes {
+            return Err(Error::TooLarge { what: "plugin wasm", size: wasm.len(), limit: inner.max_wasm_bytes });
+        }
+        check_header(wasm).map_err(|message| Error::InvalidWasm { message })?;
+        let sha256 = hex::encode(Sha256::digest(wasm));
+        let component = self.component(wasm, &sha256)?;
+        check_contract(&inner.engine, &component).map_err(|message| Error::InvalidWasm { message })?;
+
+        let mut linker = inner.linker.clone();
+        let link_error =
+            |error: wasmtime::Error| Error::InvalidWasm { message: format!("cannot link the plugin's imports: {error:#}") };
+        let mut denied_imports = Vec::new();
+        for import in foreign_imports(&inner.engine, &component) {
+            if !sandbox::link_benign_import(&mut linker, &import).map_err(link_error)? {
+                denied_imports.push(import);
+            }
+        }
+        linker
+            .define_unknown_imports_as_traps(&component)
+            .map_err(link_error)?;
+        let pre = linker
+            .instantiate_pre(&component)
+            .and_then(bindings::plugin_pre)
+            .map_err(|error| Error::InvalidWasm { message: format!("plugin does not fit the contract: {error:#}") })?;
+
+        let mut plugin = PluginInner {
+            sha256,
+            id: String::new(),
+            manifest_json: String::new(),
+            denied_imports,
+            pre,
+            limits: Arc::clone(&inner.limits),
+            slots: Arc::clone(&inner.slots),
+        };
+        plugin.id = format!("sha256:{}", &plugin.sha256[..12]);
+        let manifest_json = plugin.call(Hook::Describe, 0, bindings::describe)?;
+        if manifest_json.len() > MAX_MANIFEST_BYTES {
+            return Err(plugin.limit_exceeded(Hook::Describe, format!("output size ({})", bytes(MAX_MANIFEST_BYTES))));
+        }
+        plugin.id = manifest_id(&manifest_json).unwrap_or_else(|| "?".to_owned());
+        plugin.manifest_json = manifest_json;
+        if !plugin.denied_imports.is_empty() {
+            tracing::debug!(
+                plugin = %plugin.id,
+                imports = ?plugin.denied_imports,
+                "plugin imports interfaces the sandbox does not provide; calling them traps"
+            );
+        }
+        tracing::info!(plugin = %plugin.id, sha256 = %plugin.sha256, "plugin loaded");
+        Ok(LoadedPlugin { inner: Arc::new(plugin) })
+    }
+
+    /// How many plugins were compiled and how many came from the cache.
+    pub fn stats(&self) -> PluginHostStats {
+        PluginHostStats {
+            compiled: self.inner.compiled.load(Ordering::Relaxed),
+            cache_hits: self.inner.cache_hits.load(Ordering::Relaxed),
+        }
+    }
+
+    fn component(&self, wasm: &[u8], sha256: &str) -> Result<Component> {
+        let inner = &*self.inner;
+        let key = inner.cache.key(sha256);
+        let started = Instant::now();
+        if let Some(component) = inner.cache.load(&inner.engine, &key) {
+            inner.cache_hits.fetch_add(1, Ordering::Relaxed);
+            tracing::info!(sha256, micros = started.elapsed().as_micros() as u64, "plugin loaded from cache");
+            return Ok(component);
+        }
+        let component = Component::new(&inner.engine, wasm)
+            .map_err(|error| Error::InvalidWasm { message: format!("cannot compile: {error:#}") })?;
+        inner.compiled.fetch_add(1, Ordering::Relaxed);
+        tracing::info!(
+            sha256,
+            wasm_bytes = wasm.len(),
+            millis = started.elapsed().as_millis() as u64,
+            "plugin compiled"
+        );
+        // A cache that cannot be written costs a compile at the next start, nothing more.
+        match component.serialize() {
+            Ok(artifact) => {
+                if let Err(error) = inner.cache.store(&key, &artifact) {
+                    tracing::warn!(sha256, %error, "cannot write plugin artifact to the cache");
+                }
+            }
+            Err(error) => tracing::warn!(sha256, error = %format!("{error:#}"), "cannot serialize plugin artifact"),
+        }
+        Ok(component)
+    }
+}
+
+/// A plugin ready to run hooks. Cheap to clone; `Send + Sync`.
+#[derive(Clone)]
+pub struct LoadedPlugin {
+    inner: Arc<PluginInner>,
+}
+
+struct PluginInner {
+    sha256: String,
+    /// The manifest id, or `sha256:<prefix>` while `describe` runs.
+    id: String,
+    manifest_json: String,
+    denied_imports: Vec<String>,
+    pre: PluginPre,
+    limits: Arc<CallLimits>,
+    slots: Arc<Slots>,
+}
+
+impl fmt::Debug for LoadedPlugin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LoadedPlugin").field("id", &self.inner.id).field("sha256", &self.inner.sha256).finish()
+    }
+}
+
+impl LoadedPlugin {
+    /// The SHA-256 of the plugin's wasm, in lowercase hex.
+    pub fn sha256(&self) -> &str {
+        &self.inner.sha256
+    }
+
+    /// What `describe` returned, unchecked: the kernel validates it against the manifest schema.
+    pub fn manifest_json(&self) -> &str {
+        &self.inner.manifest_json
+    }
+
+    /// The manifest's `id` if it is a plausible plugin id, else `?`; for messages.
+    pub fn id(&self) -> &str {
+        &self.inner.id
+    }
+
+    /// Imports the plugin declares that the sandbox does not provide (WASI interfaces, usually):
+    /// they are linked as functions that trap.
+    pub fn denied_imports(&self) -> &[String] {
+        &self.inner.denied_imports
+    }
+
+    /// Runs `validate` on a batch of records (JSON objects as text); returns one list of errors
+    /// per record, in order.
+    pub fn validate(&self, ctx: &HookContext, entity: &str, records: &[String]) -> Result<Vec<Vec<FieldError>>> {
+        let hook = Hook::Validate;
+        let input = context_len(ctx) + entity.len() + records.iter().map(String::len).sum::<usize>();
+        let answer = self.inner.call(hook, input, |plugin, store| bindings::validate(plugin, store, ctx, entity, records))?;
+        let lists = self.inner.refused(hook, answer)?;
+        if lists.len() != records.len() {
+            return Err(self.inner.failed(
+                hook,
+                format!("returned {} error lists for {} records", lists.len(), records.len()),
+            ));
+        }
+        let size = lists.iter().flatten().map(|e| e.pointer.len() + e.code.len() + e.message.len()).sum();
+        self.inner.check_output_size(hook, size)?;
+        Ok(lists)
+    }
+
+    /// Runs `compute` on a batch of records; returns the records with their computed fields
+    /// filled, in order. Each is checked to be a JSON object.
+    pub fn compute(&self, ctx: &HookContext, entity: &str, records: &[String]) -> Result<Vec<String>> {
+        let hook = Hook::Compute;
+        let input = context_len(ctx) + entity.len() + records.iter().map(String::len).sum::<usize>();
+        let answer = self.inner.call(hook, input, |plugin, store| bindings::compute(plugin, store, ctx, entity, records))?;
+        let computed = self.inner.refused(hook, answer)?;
+        if computed.len() != records.len() {
+            return Err(
+                self.inner.failed(hook, format!("returned {} records for {} records", computed.len(), records.len()))
+            );
+        }
+        self.inner.check_output_size(hook, computed.iter().map(String::len).sum())?;
+        for (record_idx, record) in computed.iter().enumerate() {
+            if !is_json_object(record) {
+                return Err(self.inner.failed(hook, format!("returned record {record_idx} that is not a JSON object")));
+            }
+        }
+        Ok(computed)
+    }
+
+    /// Runs `on_transition` for one record; returns the effects the kernel should apply.
+    pub fn on_transition(
+        &self,
+        ctx: &HookContext,
+        entity: &str,
+        transition: &str,
+        record: &str,
+        comment: &str,
+    ) -> Result<Vec<Effect>> {
+        let hook = Hook::OnTransition;
+        let input = context_len(ctx) + entity.len() + transition.len() + record.len() + comment.len();
+        let answer = self.inner.call(hook, input, |plugin, store| {
+            bindings::on_transition(plugin, store, ctx, entity, transition, record, comment)
+        })?;
+        let effects = self.inner.refused(hook, answer)?;
+        let size = effects.iter().map(|e| e.entity.len() + e.id.as_ref().map_or(0, String::len) + e.record.len()).sum();
+        self.inner.check_output_size(hook, size)?;
+        for (effect_idx, effect) in effects.iter().enumerate() {
+            if !is_json_object(&effect.record) {
+                return Err(
+                    self.inner.failed(hook, format!("returned effect {effect_idx} whose record is not a JSON object"))
+                );
+            }
+        }
+        Ok(effects)
+    }
+
+    /// Runs `kpi` for the KPI `id` with its `params` (JSON text); returns the answer as JSON text.
+    pub fn kpi(&self, ctx: &HookContext, id: &str, params: &str) -> Result<String> {
+        let hook = Hook::Kpi;
+        let input = context_len(ctx) + id.len() + params.len();
+        let answer = self.inner.call(hook, input, |plugin, store| bindings::kpi(plugin, store, ctx, id, params))?;
+        let value = self.inner.refused(hook, answer)?;
+        self.inner.check_output_size(hook, value.len())?;
+        if serde_json::from_str::<serde::de::IgnoredAny>(&value).is_err() {
+            return Err(self.inner.failed(hook, "returned an answer that is not JSON".into()));
+        }
+        Ok(value)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Hook {
+    Describe,
+    Validate,
+    Compute,
+    OnTransition,
+    Kpi,
+}
+
+impl Hook {
+    fn name(self) -> &'static str {
+        match self {
+            Hook::Describe => "describe",
+            Hook::Validate => "validate",
+            Hook::Compute => "compute",
+            Hook::OnTransition => "on_transition",
+            Hook::Kpi => "kpi",
+        }
+    }
+}
+
+impl PluginInner {
+    /// Runs one hook in a fresh store and instance, within the call limits.
+    fn call<R>(
+        &self,
+        hook: Hook,
+        input_bytes: usize,
+        run: impl FnOnce(&PluginInstance, &mut Store<CallState>) -> wasmtime::Result<R>,
+    ) -> Result<R> {
+        let limits = &*self.limits;
+        if input_bytes > limits.max_input_bytes {
+            return Err(Error::TooLarge { what: "hook input", size: input_bytes, limit: limits.max_input_bytes });
+        }
+        // Taken before the store exists and released after it is gone (locals drop in reverse
+        // order), so the pool never holds more instances than there are slots.
+        let _slot = self.slots.try_acquire().ok_or_else(|| self.busy(hook))?;
+        let span = tracing::debug_span!("plugin_call", plugin = %self.id, hook = hook.name());
+        let _entered = span.enter();
+        let started = Instant::now();
+
+        let state = CallState::new(Arc::from(self.id.as_str()), limits.memory_bytes, limits.max_log_bytes);
+        let mut store = Store::new(self.pre.engine(), state);
+        store.limiter(|state| &mut state.limiter);
+        store.set_epoch_deadline(if hook == Hook::Kpi { limits.kpi_ticks } else { limits.hook_ticks });
+        store.epoch_deadline_trap();
+        if let Some(fuel) = limits.fuel {
+            store.set_fuel(fuel).expect("fuel metering is on whenever a fuel budget is configured");
+        }
+        let result = self.pre.instantiate(&mut store).and_then(|plugin| run(&plugin, &mut store));
+        tracing::debug!(micros = started.elapsed().as_micros() as u64, ok = result.is_ok(), "plugin call finished");
+        result.map_err(|error| self.classify(hook, store.data(), &error))
+    }
+
+    /// Turns a trap or host error into the kernel's error, naming the limit that was hit.
+    fn classify(&self, hook: Hook, state: &CallState, error: &wasmtime::Error) -> Error {
+        let limits = &*self.limits;
+        if state.memory_exceeded() {
+            return self.limit_exceeded(hook, format!("memory ({})", bytes(limits.memory_bytes)));
+        }
+        if error.downcast_ref::<wasmtime::PoolConcurrencyLimitError>().is_some() {
+            return self.busy(hook);
+        }
+        match error.downcast_ref::<Trap>() {
+            Some(Trap::Interrupt) => {
+                let timeout_ms = if hook == Hook::Kpi { limits.kpi_timeout_ms } else { limits.hook_timeout_ms };
+                self.limit_exceeded(hook, format!("time ({timeout_ms} ms)"))
+            }
+            Some(Trap::OutOfFuel) => self.limit_exceeded(hook, format!("fuel ({})", limits.fuel.unwrap_or_default())),
+            _ => {
+                let message = format!("{error:#}");
+                let message = match message.find("unknown import: ") {
+                    // A guest built for wasm32-wasip2 reaches these when it touches files, the
+                    // clock or the environment, or when a panic tries to print to stderr.
+                    Some(at) => format!(
+                        "called an import the sandbox does not provide (plugins get no files, network, \
+                         clock or environment; a panic printing to stderr ends here too): {}",
+                        &message[at + "unknown import: ".len()..]
+                    ),
+                    None => message,
+                };
+                self.failed(hook, message)
+            }
+        }
+    }
+
+    /// Unwraps the plugin's own answer; a `hook-error` becomes [`Error::PluginFailed`].
+    fn refused<T>(&self, hook: Hook, answer: std::result::Result<T, String>) -> Result<T> {
+        answer.map_err(|message| self.failed(hook, message))
+    }
+
+    fn check_output_size(&self, hook: Hook, size: usize) -> Result<()> {
+        let limit = self.limits.max_output_bytes;
+        if size > limit {
+            return Err(self.limit_exceeded(hook, format!("output size ({})", bytes(limit))));
+        }
+        Ok(())
+    }
+
+    fn failed(&self, hook: Hook, message: String) -> Error {
+        let (message, _) = sandbox::escape_capped(&message, MAX_MESSAGE_BYTES);
+        Error::PluginFailed { plugin: self.id.clone(), hook: hook.name(), message }
+    }
+
+    fn limit_exceeded(&self, hook: Hook, limit: String) -> Error {
+        Error::LimitExceeded { plugin: self.id.clone(), hook: hook.name(), limit }
+    }
+
+    fn busy(&self, hook: Hook) -> Error {
+        Error::Busy { plugin: self.id.clone(), hook: hook.name(), slots: self.slots.max() }
+    }
+}
+
+/// Tells apart "not wasm", "a core module" and "a component" from the 8-byte preamble, so the
+/// common mistakes get a plain answer before the compiler's.
+fn check_header(wasm: &[u8]) -> std::result::Result<(), String> {
+    if wasm.starts_with(b"\x7fELF") {
+        return Err("not a WebAssembly component but a native (ELF) file".into());
+    }
+    if wasm.len() < 8 || !wasm.starts_with(b"\0asm") {
+        return Err("not a WebAssembly component (the file does not start with the wasm magic bytes)".into());
+    }
+    match wasm[4..8] {
+        [1, 0, 0, 0] => Err("not a WebAssembly component but a core module; build the plugin for wasm32-wasip2 \
+             or wrap it with `wasm-tools component new`"
+            .into()),
+        [_, _, 1, 0] => Ok(()),
+        _ => Err("not a WebAssembly component (unknown binary layer)".into()),
+    }
+}
+
+/// Checks the versions of every `jingxi:plugin` interface the component imports or exports,
+/// so an incompatible plugin is refused with the version it was built against.
+fn check_contract(engine: &Engine, component: &Component) -> std::result::Result<(), String> {
+    let (major, minor, _) = bindings::CONTRACT_VERSION;
+    let supported = format!("{major}.{minor}.x");
+    let component_type = component.component_type();
+    let exports: Vec<&str> = component_type.exports(engine).map(|(name, _)| name).collect();
+    let imports = component_type.imports(engine).map(|(name, _)| name);
+    let prefix = format!("{}/", bindings::CONTRACT_PACKAGE);
+    for name in exports.iter().copied().chain(imports) {
+        let Some(rest) = name.strip_prefix(&prefix) else { continue };
+        let Some((_, version)) = rest.split_once('@') else {
+            return Err(format!("plugin uses `{name}` without a version; this kernel supports {prefix}@{supported}"));
+        };
+        if !is_compatible(version) {
+            return Err(format!(
+                "plugin was built against {}@{version}; this kernel supports {supported}",
+                bindings::CONTRACT_PACKAGE
+            ));
+        }
+    }
+    if !exports.iter().any(|name| name.starts_with(&format!("{prefix}hooks@"))) {
+        let mut listed = exports.iter().take(5).map(|name| format!("`{name}`")).collect::<Vec<_>>().join(", ");
+        if listed.is_empty() {
+            listed = "nothing".into();
+        }
+        return Err(format!(
+            "plugin does not export {}/hooks (it exports {listed}); is it built with jingxi-sdk?",
+            bindings::CONTRACT_PACKAGE
+        ));
+    }
+    Ok(())
+}
+
+/// Semver compatibility with [`bindings::CONTRACT_VERSION`]: same major, and for 0.x the same
+/// minor too.
+fn is_compatible(version: &str) -> bool {
+    let (major, minor, _) = bindings::CONTRACT_VERSION;
+    let core = version.split(['-', '+']).next().unwrap_or_default();
+    let mut parts = core.split('.').map(str::parse::<u64>);
+    match (parts.next(), parts.next()) {
+        (Some(Ok(v_major)), Some(Ok(v_minor))) => {
+            v_major == major && (major != 0 || v_minor == minor)
+        }
+        _ => false,
+    }
+}
+
+/// The component's imports outside the contract: what `define_unknown_imports_as_traps` stubs.
+fn foreign_imports(engine: &Engine, component: &Component) -> Vec<String> {
+    let prefix = format!("{}/", bindings::CONTRACT_PACKAGE);
+    component
+        .component_type()
+        .imports(engine)
+        .filter(|(name, _)| !name.starts_with(&prefix))
+        .map(|(name, _)| name.to_owned())
+        .collect()
+}
+
+/// The manifest's `id`, when it looks like a plugin id (it ends up in logs and messages).
+fn manifest_id(manifest_json: &str) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Head {
+        id: String,
+    }
+    let id = serde_json::from_str::<Head>(manifest_json).ok()?.id;
+    let plausible = !id.is_empty()
+        && id.len() <= 64
+        && id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-' || b == b'.');
+    plausible.then_some(id)
+}
+
+fn is_json_object(text: &str) -> bool {
+    text.trim_start().starts_with('{') && serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok()
+}
+
+fn context_len(ctx: &HookContext) -> usize {
+    ctx.tenant.len() + ctx.user_id.len() + ctx.locale.len() + ctx.roles.iter().map(String::len).sum::<usize>()
+}
+
+/// `64 MiB`, `4 KiB`, `1000 bytes`: limits as people configure them.
+fn bytes(n: usize) -> String {
+    match n {
+        n if n >= 1 << 20 && n % (1 << 20) == 0 => format!("{} MiB", n >> 20),
+        n if n >= 1 << 10 && n % (1 << 10) == 0 => format!("{} KiB", n >> 10),
+        n => format!("{n} bytes"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn host(cache_dir: &std::path::Path) -> PluginHost {
+        let config = PluginHostConfig { cache_dir: cache_dir.to_owned(), max_concurrent_calls: 4, ..Default::default() };
+        PluginHost::new(config).expect("the host starts")
+    }
+
+    #[track_caller]
+    fn check_invalid(wasm: &[u8], expect: &str) {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        match host(dir.path()).load(wasm) {
+            Err(Error::InvalidWasm { message }) => {
+                assert!(message.contains(expect), "{message:?} should contain {expect:?}")
+            }
+            other => panic!("expected InvalidWasm, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn rejects_garbage() {
+        check_invalid(b"", "not a WebAssembly component");
+        check_invalid(b"hello, world", "not a WebAssembly component");
+        check_invalid(b"\x7fELF\x02\x01\x01\0", "native (ELF) file");
+    }
+
+    #[test]
+    fn rejects_a_core_module() {
+        check_invalid(b"\0asm\x01\0\0\0", "not a WebAssembly component but a core module");
+    }
+
+    #[test]
+    fn rejects_a_component_without_the_hooks() {
+        check_invalid(b"\0asm\x0d\0\x01\0", "plugin does not export jingxi:plugin/hooks (it exports nothing)");
+    }
+
+    #[test]
+    fn rejects_a_truncated_component() {
+        check_invalid(b"\0asm\x0d\0\x01\0\x07\x05", "cannot compile");
+    }
+
+    #[test]
+    fn rejects_oversized_wasm() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let config = PluginHostConfig { cache_dir: dir.path().to_owned(), max_wasm_bytes: 10, ..Default::default() };
+        let host = PluginHost::new(config).expect("the host starts");
+        let error = host.load(&[0; 11]).expect_err("over the cap");
+        assert_eq!(error.to_string(), "plugin wasm is 11 bytes, over the limit of 10 bytes");
+    }
+
+    #[test]
+    fn refuses_unusable_settings() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let config = PluginHostConfig { cache_dir: dir.path().to_owned(), memory_limit_mib: 0, ..Default::default() };
+        let error = PluginHost::new(config).expect_err("zero memory");
+        assert_eq!(error.to_string(), "plugin host cannot start: memory_limit_mib is 0; it must be 1 to 4096");
+    }
+
+    #[test]
+    fn config_has_safe_defaults_and_rejects_unknown_keys() {
+        let config: PluginHostConfig = serde_json::from_str(r#"{"hook_timeout_ms": 20}"#).expect("valid config");
+        assert_eq!(config.hook_timeout_ms, 20);
+        assert_eq!(config.memory_limit_mib, 64);
+        assert_eq!(config.fuel, None);
+        assert_eq!(config.max_concurrent_calls, 64);
+        let error = serde_json::from_str::<PluginHostConfig>(r#"{"hook_timeout": 20}"#).expect_err("unknown key");
+        assert!(error.to_string().contains("unknown field `hook_timeout`"), "{error}");
+    }
+
+    #[test]
+    fn versions_follow_semver() {
+        assert!(is_compatible("0.1.0"));
+        assert!(is_compatible("0.1.7"));
+        assert!(is_compatible("0.1.1-rc.1"));
+        assert!(!is_compatible("0.2.0"));
+        assert!(!is_compatible("1.0.0"));
+        assert!(!is_compatible("2.0.0"));
+        assert!(!is_compatible("x"));
+    }
+
+    #[test]
+    fn reads_plausible_manifest_ids_only() {
+        assert_eq!(manifest_id(r#"{"id": "key_accounts", "title": "大客户"}"#).as_deref(), Some("key_accounts"));
+        assert_eq!(manifest_id(r#"{"id": "evil\u001b[2J"}"#), None);
+        assert_eq!(manifest_id(r#"{"title": "no id"}"#), None);
+        assert_eq!(manifest_id("not json"), None);
+    }
+
+    #[test]
+    fn formats_limits_for_people() {
+        assert_eq!(bytes(64 << 20), "64 MiB");
+        assert_eq!(bytes(4096), "4 KiB");
+        assert_eq!(bytes(1000), "1000 bytes");
+    }
+
+    #[test]
+    fn host_and_plugins_are_shareable_across_threads() {
+        fn assert_send_sync<T: Send + Sync + Clone>() {}
+        assert_send_sync::<PluginHost>();
+        assert_send_sync::<LoadedPlugin>();
+    }
+}

@@ -1,0 +1,581 @@
+//! The running kernel: installed plugins, each tenant's enabled set, and the record operations the
+//! API and the CLI share (validate, run hooks, check permissions, store).
+//!
+//! **Invariant:** every record operation takes a [`Principal`]; the store receives the access it
+//! derives, so no path reaches records without tenant and row predicates.
+
+mod tenancy;
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::config::Config;
+use crate::error::{Code, ErrorCode};
+use crate::model::{EntityDef, FieldIssue, Locale, PluginDef};
+use crate::permissions::{Action, Principal};
+use crate::plugin_host::{self, HookContext, LoadedPlugin, PluginHost};
+use crate::store::{self, Filter, Order, Page, Record, Store};
+
+pub use tenancy::TenantCatalog;
+
+/// A plugin installed on this kernel: its checked manifest and its compiled component.
+#[derive(Debug)]
+pub struct InstalledPlugin {
+    pub def: PluginDef,
+    pub component: LoadedPlugin,
+}
+
+/// One problem in a write, with the index of the record in a batch.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RecordIssue {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub index: Option<usize>,
+    pub pointer: String,
+    pub code: String,
+    pub message: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{}", validation_summary(.issues))]
+    Validation { issues: Vec<RecordIssue> },
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    LimitExceeded(String),
+    #[error(transparent)]
+    Plugin(#[from] plugin_host::Error),
+    #[error(transparent)]
+    Model(#[from] crate::model::Error),
+    #[error(transparent)]
+    Store(store::Error),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+fn validation_summary(issues: &[RecordIssue]) -> String {
+    let first = issues.first().map(|i| format!(" {}: {}", i.pointer, i.message)).unwrap_or_default();
+    format!("输入无效 / Invalid input ({} problem(s)).{first}", issues.len())
+}
+
+impl From<store::Error> for Error {
+    fn from(error: store::Error) -> Self {
+        match error {
+            store::Error::Invalid { issues } => Error::Validation { issues: issues.into_iter().map(|i| issue(None, i)).collect() },
+            store::Error::BadFilter { field, message } => Error::Validation {
+                issues: vec![RecordIssue { index: None, pointer: format!("/{field}"), code: "filter".into(), message }],
+            },
+            store::Error::Refused(message) => Error::BadRequest(message),
+            other => Error::Store(other),
+        }
+    }
+}
+
+impl ErrorCode for Error {
+    fn code(&self) -> Code {
+        match self {
+            Error::Validation { .. } => Code::ValidationFailed,
+            Error::Forbidden(_) => Code::Forbidden,
+            Error::NotFound(_) => Code::NotFound,
+            Error::Conflict(_) => Code::Conflict,
+            Error::BadRequest(_) | Error::Model(_) => Code::BadRequest,
+            Error::LimitExceeded(_) => Code::LimitExceeded,
+            Error::Plugin(error) => match error {
+                plugin_host::Error::LimitExceeded { .. } => Code::LimitExceeded,
+                _ => Code::PluginFailed,
+            },
+            Error::Store(error) => error.code(),
+            Error::Internal(_) => Code::Internal,
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+fn issue(index: Option<usize>, issue: FieldIssue) -> RecordIssue {
+    RecordIssue { index, pointer: issue.pointer, code: issue.code, message: issue.message }
+}
+
+/// The SHA-256 of a token, hex: what the database keeps instead of the token.
+pub fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// The kernel: one per process, shared by the API and the CLI.
+pub struct Kernel {
+    pub store: Store,
+    pub host: PluginHost,
+    pub config: Config,
+    plugins: RwLock<HashMap<String, Arc<InstalledPlugin>>>,
+    catalogs: RwLock<HashMap<i64, Arc<TenantCatalog>>>,
+    principals: RwLock<HashMap<String, (Instant, Arc<Principal>)>>,
+}
+
+impl std::fmt::Debug for Kernel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Kernel").finish_non_exhaustive()
+    }
+}
+
+/// How long an authenticated token is remembered before its user, roles and grants are re-read.
+const PRINCIPAL_TTL: Duration = Duration::from_secs(2);
+
+impl Kernel {
+    /// Connects, migrates, and loads every installed plugin (from the compiled-artifact cache).
+    pub async fn open(config: Config) -> anyhow::Result<Arc<Kernel>> {
+        let store = Store::connect(&config.database).await?;
+        store.migrate().await?;
+        let host = PluginHost::new(config.plugins.clone())?;
+        let kernel = Arc::new(Kernel {
+            store,
+            host,
+            config,
+            plugins: RwLock::new(HashMap::new()),
+            catalogs: RwLock::new(HashMap::new()),
+            principals: RwLock::new(HashMap::new()),
+        });
+        kernel.sync_plugins().await?;
+        Ok(kernel)
+    }
+
+    pub fn plugin(&self, id: &str) -> Option<Arc<InstalledPlugin>> {
+        self.plugins.read().expect("plugin registry lock").get(id).cloned()
+    }
+
+    pub fn installed(&self) -> Vec<Arc<InstalledPlugin>> {
+        let mut plugins: Vec<_> = self.plugins.read().expect("plugin registry lock").values().cloned().collect();
+        plugins.sort_by(|a, b| a.def.id.cmp(&b.def.id));
+        plugins
+    }
+
+    /// Loads plugins installed (or upgraded) by any process since the last look.
+    pub async fn sync_plugins(&self) -> Result<()> {
+        for row in self.store.plugins().await? {
+            let current = self.plugin(&row.id);
+            if current.as_ref().is_some_and(|p| p.component.sha256() == row.sha256) {
+                continue;
+            }
+            let Some(wasm) = self.store.plugin_wasm(&row.id).await? else { continue };
+            let host = self.host.clone();
+            let component = tokio::task::spawn_blocking(move || host.load(&wasm))
+                .await
+                .map_err(|error| Error::Internal(error.to_string()))??;
+            let def = PluginDef::from_manifest(component.manifest_json())?;
+            self.plugins
+                .write()
+                .expect("plugin registry lock")
+                .insert(row.id.clone(), Arc::new(InstalledPlugin { def, component }));
+        }
+        Ok(())
+    }
+
+    /// Installs (or upgrades) a plugin from its `.wasm`: compiles it, checks its manifest, creates
+    /// its tables, and stores it so every kernel node can load it.
+    pub async fn install_plugin(&self, wasm: Vec<u8>) -> Result<Arc<InstalledPlugin>> {
+        let host = self.host.clone();
+        let (component, wasm) = tokio::task::spawn_blocking(move || host.load(&wasm).map(|c| (c, wasm)))
+            .await
+            .map_err(|error| Error::Internal(error.to_string()))??;
+        let def = PluginDef::from_manifest(component.manifest_json())?;
+        if def.id == "kernel" {
+            return Err(Error::BadRequest("插件 id `kernel` 已保留 / The plugin id `kernel` is reserved.".into()));
+        }
+        for entity in &def.entities {
+            self.store.ensure_tables(entity).await?;
+        }
+        let row = store::PluginRow {
+            id: def.id.clone(),
+            version: def.version.clone(),
+            sha256: component.sha256().to_string(),
+            manifest: component.manifest_json().to_string(),
+        };
+        self.store.save_plugin(&row, &wasm).await?;
+        let installed = Arc::new(InstalledPlugin { def, component });
+        self.plugins.write().expect("plugin registry lock").insert(installed.def.id.clone(), installed.clone());
+        self.catalogs.write().expect("catalog lock").clear();
+        Ok(installed)
+    }
+
+    /// Authenticates a bearer token; `None` for an unknown, expired or revoked token.
+    pub async fn authenticate(&self, token: &str) -> Result<Option<Arc<Principal>>> {
+        let hash = token_hash(token);
+        if let Some((at, principal)) = self.principals.read().expect("principal cache lock").get(&hash)
+            && at.elapsed() < PRINCIPAL_TTL
+        {
+            return Ok(Some(principal.clone()));
+        }
+        let Some(row) = self.store.principal_by_token(&hash, Utc::now()).await? else {
+            return Ok(None);
+        };
+        let grants = self.store.grants_for_roles(row.tenant.id, &row.roles).await?;
+        let principal = Arc::new(Principal::new(row, &grants));
+        let mut cache = self.principals.write().expect("principal cache lock");
+        if cache.len() > 10_000 {
+            cache.retain(|_, (at, _)| at.elapsed() < PRINCIPAL_TTL);
+        }
+        cache.insert(hash, (Instant::now(), principal.clone()));
+        Ok(Some(principal))
+    }
+
+    fn entity(&self, principal: &Principal, catalog: &TenantCatalog, entity: &str) -> Result<Arc<EntityDef>> {
+        let _ = principal;
+        catalog.entity(entity).ok_or_else(|| {
+            Error::NotFound(format!("实体 {entity} 未启用 / The entity {entity} is not enabled for this tenant."))
+        })
+    }
+
+    fn hook_context(principal: &Principal, locale: Locale, now: DateTime<Utc>) -> HookContext {
+        HookContext {
+            tenant: principal.tenant_slug.clone(),
+            user_id: principal.user_id.to_string(),
+            roles: principal.roles.clone(),
+            locale: locale.as_str().to_string(),
+            now_ms: now.timestamp_millis(),
+        }
+    }
+
+    /// Records by id, in the order asked; ids the caller cannot see are `None`.
+    pub async fn get(&self, principal: &Principal, entity: &EntityDef, ids: &[Uuid]) -> Result<Vec<Option<Record>>> {
+        let access = principal.access(&entity.qualified, Action::Read);
+        let records = self.store.get_records(&access, entity, ids).await?;
+        let mut by_id: HashMap<String, Record> = records
+            .into_iter()
+            .filter_map(|r| r.get("id").and_then(Value::as_str).map(str::to_string).map(|id| (id, r)))
+            .collect();
+        Ok(ids.iter().map(|id| by_id.remove(&id.to_string())).collect())
+    }
+
+    pub async fn list(
+        &self,
+        principal: &Principal,
+        entity: &EntityDef,
+        filter: Option<&Filter>,
+        order: &[Order],
+        page: Page,
+    ) -> Result<Vec<Record>> {
+        let access = principal.access(&entity.qualified, Action::Read);
+        Ok(self.store.list_records(&access, entity, filter, order, page).await?)
+    }
+
+    pub async fn count(&self, principal: &Principal, entity: &EntityDef, filter: Option<&Filter>) -> Result<u64> {
+        let access = principal.access(&entity.qualified, Action::Read);
+        Ok(self.store.count_records(&access, entity, filter).await?)
+    }
+
+    /// Checks records against the schema, then the plugin's `validate` hook (one call per batch).
+    async fn check_records(
+        &self,
+        principal: &Principal,
+        catalog: &TenantCatalog,
+        entity: &EntityDef,
+        records: &[Record],
+        batch: bool,
+        locale: Locale,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let mut issues = Vec::new();
+        for (record_idx, record) in records.iter().enumerate() {
+            let index = batch.then_some(record_idx);
+            for field in entity.fields.iter().filter(|f| f.computed) {
+                if record.contains_key(&field.name) {
+                    issues.push(RecordIssue {
+                        index,
+                        pointer: format!("/{}", field.name),
+                        code: "computed".into(),
+                        message: locale.pick(
+                            format!("「{}」由系统计算,不能填写。", field.title),
+                            format!("{} is computed and cannot be written.", field.title_en),
+                        ),
+                    });
+                }
+            }
+            let value = Value::Object(record.clone());
+            issues.extend(entity.check(&value, locale).into_iter().map(|i| issue(index, i)));
+        }
+        if issues.is_empty() {
+            issues = self.check_references(principal, catalog, entity, records, batch, locale).await?;
+        }
+        if !issues.is_empty() {
+            return Err(Error::Validation { issues });
+        }
+        let Some(plugin) = catalog.plugin_of(entity) else { return Ok(()) };
+        if !plugin.def.has_hook("validate") {
+            return Ok(());
+        }
+        let ctx = Self::hook_context(principal, locale, now);
+        let inputs: Vec<String> = records.iter().map(|r| Value::Object(r.clone()).to_string()).collect();
+        let component = plugin.component.clone();
+        let name = entity.name.clone();
+        let results = tokio::task::spawn_blocking(move || component.validate(&ctx, &name, &inputs))
+            .await
+            .map_err(|error| Error::Internal(error.to_string()))??;
+        for (record_idx, errors) in results.into_iter().enumerate() {
+            let index = batch.then_some(record_idx);
+            issues.extend(errors.into_iter().map(|e| RecordIssue {
+                index,
+                pointer: e.pointer,
+                code: e.code,
+                message: e.message,
+            }));
+        }
+        if issues.is_empty() { Ok(()) } else { Err(Error::Validation { issues }) }
+    }
+
+    /// Lets the plugin fill the fields marked `x-jingxi.computed` (one call per batch). Only those
+    /// fields are taken from its answer; everything else stays as the client sent it.
+    async fn compute_fields(
+        &self,
+        principal: &Principal,
+        catalog: &TenantCatalog,
+        entity: &EntityDef,
+        mut records: Vec<Record>,
+        locale: Locale,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Record>> {
+        let computed: Vec<String> = entity.fields.iter().filter(|f| f.computed).map(|f| f.name.clone()).collect();
+        let Some(plugin) = catalog.plugin_of(entity) else { return Ok(records) };
+        if computed.is_empty() || !plugin.def.has_hook("compute") {
+            return Ok(records);
+        }
+        let ctx = Self::hook_context(principal, locale, now);
+        let inputs: Vec<String> = records.iter().map(|r| Value::Object(r.clone()).to_string()).collect();
+        let component = plugin.component.clone();
+        let name = entity.name.clone();
+        let outputs = tokio::task::spawn_blocking(move || component.compute(&ctx, &name, &inputs))
+            .await
+            .map_err(|error| Error::Internal(error.to_string()))??;
+        if outputs.len() != records.len() {
+            return Err(Error::Plugin(plugin_host::Error::PluginFailed {
+                plugin: plugin.def.id.clone(),
+                hook: "compute",
+                message: format!("returned {} records for {} inputs", outputs.len(), records.len()),
+            }));
+        }
+        for (record, output) in records.iter_mut().zip(outputs) {
+            let output: Value = serde_json::from_str(&output).map_err(|error| {
+                Error::Plugin(plugin_host::Error::PluginFailed {
+                    plugin: plugin.def.id.clone(),
+                    hook: "compute",
+                    message: format!("returned a record that is not JSON: {error}"),
+                })
+            })?;
+            for field in &computed {
+                match output.get(field) {
+                    Some(value) if !value.is_null() => record.insert(field.clone(), value.clone()),
+                    _ => record.remove(field),
+                };
+            }
+        }
+        Ok(records)
+    }
+
+    /// Every reference must name a record of the caller's tenant (whatever the caller may read):
+    /// a dangling or foreign id is a validation problem, not a silent null later.
+    async fn check_references(
+        &self,
+        principal: &Principal,
+        catalog: &TenantCatalog,
+        entity: &EntityDef,
+        records: &[Record],
+        batch: bool,
+        locale: Locale,
+    ) -> Result<Vec<RecordIssue>> {
+        let tenant_wide = |rows| store::Access { tenant_id: principal.tenant_id, user_id: principal.user_id, org_unit_id: None, rows };
+        let mut issues = Vec::new();
+        for field in &entity.fields {
+            let crate::model::FieldKind::Ref { target } = &field.kind else { continue };
+            let mut ids: Vec<(usize, Uuid)> = Vec::new();
+            for (record_idx, record) in records.iter().enumerate() {
+                if let Some(id) = record.get(&field.name).and_then(Value::as_str).and_then(|s| Uuid::parse_str(s).ok()) {
+                    ids.push((record_idx, id));
+                }
+            }
+            if ids.is_empty() {
+                continue;
+            }
+            let wanted: Vec<Uuid> = ids.iter().map(|(_, id)| *id).collect();
+            let existing: std::collections::HashSet<String> = match target.as_str() {
+                "kernel.user" => self.store.users_by_id(principal.tenant_id, &wanted).await?.into_iter().map(|u| u.id.to_string()).collect(),
+                "kernel.org_unit" => self.store.org_units(principal.tenant_id).await?.into_iter().map(|u| u.id.to_string()).collect(),
+                qualified => match catalog.entity(qualified) {
+                    Some(target_def) => self
+                        .store
+                        .get_records(&tenant_wide(store::Rows::All), &target_def, &wanted)
+                        .await?
+                        .into_iter()
+                        .filter_map(|r| r.get("id").and_then(Value::as_str).map(str::to_string))
+                        .collect(),
+                    None => Default::default(),
+                },
+            };
+            for (record_idx, id) in ids {
+                if !existing.contains(&id.to_string()) {
+                    issues.push(RecordIssue {
+                        index: batch.then_some(record_idx),
+                        pointer: format!("/{}", field.name),
+                        code: "reference".into(),
+                        message: locale.pick(
+                            format!("「{}」引用的记录 {id} 不存在。", field.title),
+                            format!("{} refers to {id}, which does not exist.", field.title_en),
+                        ),
+                    });
+                }
+            }
+        }
+        Ok(issues)
+    }
+
+    /// Creates records in one transaction; any invalid record means nothing is written.
+    pub async fn create(
+        &self,
+        principal: &Principal,
+        catalog: &TenantCatalog,
+        entity: &EntityDef,
+        inputs: Vec<Record>,
+        batch: bool,
+        locale: Locale,
+    ) -> Result<Vec<Record>> {
+        let _ = self.entity(principal, catalog, &entity.qualified)?;
+        if !principal.may(&entity.qualified, Action::Create) {
+            return Err(forbidden(locale, "create", &entity.qualified));
+        }
+        if inputs.len() > self.config.api.max_batch {
+            return Err(Error::LimitExceeded(format!(
+                "一次最多创建 {max} 条记录 / At most {max} records can be created at once.",
+                max = self.config.api.max_batch
+            )));
+        }
+        let now = Utc::now();
+        let records: Vec<Record> = inputs.into_iter().map(without_nulls).collect();
+        self.check_records(principal, catalog, entity, &records, batch, locale, now).await?;
+        let records = self.compute_fields(principal, catalog, entity, records, locale, now).await?;
+        let access = principal.access(&entity.qualified, Action::Create);
+        let ids = self.store.insert_records(&access, entity, &records, None, now).await?;
+        let created = self.get(principal, entity, &ids).await?;
+        Ok(created.into_iter().flatten().collect())
+    }
+
+    /// Applies a JSON merge patch to one record, re-validates the whole record, and stores it if
+    /// `expected_version` still matches.
+    pub async fn update(
+        &self,
+        principal: &Principal,
+        catalog: &TenantCatalog,
+        entity: &EntityDef,
+        id: Uuid,
+        patch: Record,
+        expected_version: Option<i64>,
+        locale: Locale,
+    ) -> Result<Record> {
+        let current = self.get(principal, entity, &[id]).await?.pop().flatten().ok_or_else(|| not_found(locale, id))?;
+        if !principal.may(&entity.qualified, Action::Update) {
+            return Err(forbidden(locale, "update", &entity.qualified));
+        }
+        let mut merged: Record = current
+            .iter()
+            .filter(|(key, _)| !store_system_field(key))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        for (key, value) in patch {
+            if store_system_field(&key) {
+                return Err(Error::Validation {
+                    issues: vec![RecordIssue {
+                        index: None,
+                        pointer: format!("/{key}"),
+                        code: "system".into(),
+                        message: locale.pick(format!("系统字段 {key} 不能修改。"), format!("The system field {key} cannot be changed.")),
+                    }],
+                });
+            }
+            if entity.field(&key).is_some_and(|f| f.computed) {
+                return Err(Error::Validation {
+                    issues: vec![RecordIssue {
+                        index: None,
+                        pointer: format!("/{key}"),
+                        code: "computed".into(),
+                        message: locale.pick(format!("「{key}」由系统计算,不能填写。"), format!("{key} is computed and cannot be written.")),
+                    }],
+                });
+            }
+            merged.insert(key, value);
+        }
+        let merged = without_nulls(merged);
+        let now = Utc::now();
+        let computed: Vec<String> = entity.fields.iter().filter(|f| f.computed).map(|f| f.name.clone()).collect();
+        let mut to_check = merged.clone();
+        to_check.retain(|key, _| !computed.contains(key));
+        self.check_records(principal, catalog, entity, std::slice::from_ref(&to_check), false, locale, now).await?;
+        let merged = self.compute_fields(principal, catalog, entity, vec![to_check], locale, now).await?.pop().unwrap_or(merged);
+        let access = principal.access(&entity.qualified, Action::Update);
+        match self.store.update_record(&access, entity, id, expected_version, &merged, now).await {
+            Ok(_) => {}
+            Err(store::Error::NotFound) => return Err(forbidden(locale, "update", &entity.qualified)),
+            Err(store::Error::Conflict { expected, actual }) => {
+                return Err(Error::Conflict(locale.pick(
+                    format!("记录已被他人修改(当前版本 {actual},期望版本 {expected})。请重新读取后再试。"),
+                    format!("The record was changed by someone else (version {actual}, expected {expected}). Hint: read it again and retry."),
+                )));
+            }
+            Err(other) => return Err(other.into()),
+        }
+        self.get(principal, entity, &[id]).await?.pop().flatten().ok_or_else(|| not_found(locale, id))
+    }
+
+    pub async fn delete(&self, principal: &Principal, entity: &EntityDef, id: Uuid, locale: Locale) -> Result<()> {
+        if self.get(principal, entity, &[id]).await?.pop().flatten().is_none() {
+            return Err(not_found(locale, id));
+        }
+        let access = principal.access(&entity.qualified, Action::Delete);
+        if self.store.delete_record(&access, entity, id).await? { Ok(()) } else { Err(forbidden(locale, "delete", &entity.qualified)) }
+    }
+}
+
+fn store_system_field(key: &str) -> bool {
+    crate::model::RESERVED.contains(&key)
+}
+
+/// JSON merge patch semantics: `null` means "no value", so it is dropped before validation.
+fn without_nulls(record: Record) -> Record {
+    record
+        .into_iter()
+        .filter(|(_, value)| !value.is_null())
+        .map(|(key, value)| match value {
+            Value::Array(items) => (
+                key,
+                Value::Array(
+                    items
+                        .into_iter()
+                        .map(|item| match item {
+                            Value::Object(map) => Value::Object(map.into_iter().filter(|(_, v)| !v.is_null()).collect::<Map<_, _>>()),
+                            other => other,
+                        })
+                        .collect(),
+                ),
+            ),
+            other => (key, other),
+        })
+        .collect()
+}
+
+fn forbidden(locale: Locale, action: &str, entity: &str) -> Error {
+    Error::Forbidden(locale.pick(
+        format!("无权对 {entity} 执行 {action} 操作。"),
+        format!("You may not {action} {entity}."),
+    ))
+}
+
+fn not_found(locale: Locale, id: Uuid) -> Error {
+    Error::NotFound(locale.pick(format!("找不到记录 {id}。"), format!("No record {id}.")))
+}

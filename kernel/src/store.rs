@@ -1,0 +1,155 @@
+//! Persistence of tenants, users, grants, plugins and records, on SQLite or PostgreSQL.
+//!
+//! **Invariant:** nothing here knows about GraphQL, HTTP or wasm. Every statement on a record table
+//! carries the tenant predicate and the caller's row scope ([`Access`]); there is no way to reach a
+//! record table without one. This is the only module that writes SQL or imports sea-orm.
+
+mod codec;
+mod ddl;
+mod filter;
+mod kernel;
+mod records;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sea_orm::{ConnectOptions, Database, DatabaseBackend, DatabaseConnection, DbErr, SqlxSqliteConnector};
+use uuid::Uuid;
+
+use crate::config::StoreConfig;
+use crate::error::{Code, ErrorCode};
+use crate::model::FieldIssue;
+
+pub use filter::{Filter, Op, Order};
+pub use kernel::{GrantRow, OrgUnitRow, PluginRow, PrincipalRow, TenantRow, UserRow};
+pub use records::{Page, Record};
+
+/// The database, and the single-writer lock SQLite needs.
+#[derive(Debug, Clone)]
+pub struct Store {
+    db: DatabaseConnection,
+    backend: DatabaseBackend,
+    /// SQLite allows one writer; taking this lock first avoids `SQLITE_BUSY` between our own
+    /// transactions. PostgreSQL needs none.
+    write_lock: Option<std::sync::Arc<tokio::sync::Mutex<()>>>,
+}
+
+/// What the caller may reach in one entity for one action: the tenant, and which rows.
+#[derive(Debug, Clone)]
+pub struct Access {
+    pub tenant_id: i64,
+    pub user_id: Uuid,
+    pub org_unit_id: Option<Uuid>,
+    pub rows: Rows,
+}
+
+/// Row scope of a grant, as SQL sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rows {
+    /// No grant: the entity is empty for this caller.
+    None,
+    /// Records the caller owns.
+    Own,
+    /// Records of the caller's org unit and the units below it (a materialized-path prefix).
+    OrgUnit { path: String },
+    /// Every record of the tenant.
+    All,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("database error: {0}")]
+    Db(#[from] DbErr),
+    #[error("record not found")]
+    NotFound,
+    #[error("the record was changed by someone else (version {actual}, expected {expected})")]
+    Conflict { expected: i64, actual: i64 },
+    #[error("invalid record")]
+    Invalid { issues: Vec<FieldIssue> },
+    #[error("invalid filter on `{field}`: {message}")]
+    BadFilter { field: String, message: String },
+    #[error("{0}")]
+    Refused(String),
+}
+
+impl ErrorCode for Error {
+    fn code(&self) -> Code {
+        match self {
+            Error::Db(_) => Code::Internal,
+            Error::NotFound => Code::NotFound,
+            Error::Conflict { .. } => Code::Conflict,
+            Error::Invalid { .. } | Error::BadFilter { .. } => Code::ValidationFailed,
+            Error::Refused(_) => Code::BadRequest,
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Store {
+    /// Connects to `config.url`; for SQLite, creates the file (and its folder) when missing.
+    pub async fn connect(config: &StoreConfig) -> Result<Store> {
+        let url = config.url.as_str();
+        if url.starts_with("sqlite:") {
+            if let Some(path) = sqlite_path(url)
+                && let Some(parent) = path.parent()
+                && !parent.as_os_str().is_empty()
+            {
+                std::fs::create_dir_all(parent)
+                    .map_err(|error| Error::Refused(format!("cannot create {}: {error}", parent.display())))?;
+            }
+            let options = SqliteConnectOptions::from_str(url)
+                .map_err(|error| Error::Refused(format!("invalid SQLite URL {url}: {error}")))?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(10))
+                .foreign_keys(false);
+            let pool = SqlitePoolOptions::new()
+                .max_connections(config.max_connections.max(1))
+                .connect_with(options)
+                .await
+                .map_err(|error| Error::Refused(format!("cannot open SQLite database {url}: {error}")))?;
+            let db = SqlxSqliteConnector::from_sqlx_sqlite_pool(pool);
+            Ok(Store {
+                db,
+                backend: DatabaseBackend::Sqlite,
+                write_lock: Some(std::sync::Arc::new(tokio::sync::Mutex::new(()))),
+            })
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            let mut options = ConnectOptions::new(url);
+            options.max_connections(config.max_connections.max(1)).sqlx_logging(false);
+            let db = Database::connect(options).await?;
+            Ok(Store { db, backend: DatabaseBackend::Postgres, write_lock: None })
+        } else {
+            Err(Error::Refused(format!(
+                "unsupported database URL {url}. Hint: use sqlite://FILE?mode=rwc or postgres://USER@HOST/DB"
+            )))
+        }
+    }
+
+    /// Applies the kernel's migrations.
+    pub async fn migrate(&self) -> Result<()> {
+        use jingxi_migrations::MigratorTrait;
+        jingxi_migrations::Migrator::up(&self.db, None).await?;
+        Ok(())
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        self.backend == DatabaseBackend::Postgres
+    }
+
+    async fn write_guard(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        match &self.write_lock {
+            Some(lock) => Some(lock.lock().await),
+            None => None,
+        }
+    }
+}
+
+fn sqlite_path(url: &str) -> Option<std::path::PathBuf> {
+    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next()?;
+    (!path.is_empty() && path != ":memory:").then(|| std::path::PathBuf::from(path))
+}

@@ -1,0 +1,144 @@
+//! Tables generated from entity definitions: created when missing, extended when a plugin adds
+//! fields. Columns are never dropped, so data of a removed field or a disabled plugin stays.
+
+use std::collections::HashSet;
+
+use sea_orm::sea_query::{Alias, ColumnDef, Index, Table};
+use sea_orm::{ConnectionTrait, DatabaseBackend, Statement};
+
+use super::codec::column_type;
+use super::{Result, Store};
+use crate::model::{EntityDef, FieldDef};
+
+fn system_columns() -> Vec<ColumnDef> {
+    let column = |name: &str| ColumnDef::new(Alias::new(name));
+    vec![
+        column("tenant_id").big_integer().not_null().to_owned(),
+        column("id").uuid().not_null().to_owned(),
+        column("owner_id").uuid().not_null().to_owned(),
+        column("org_unit_id").uuid().null().to_owned(),
+        column("state").text().null().to_owned(),
+        column("version").big_integer().not_null().to_owned(),
+        column("created_at").timestamp_with_time_zone().not_null().to_owned(),
+        column("created_by").uuid().not_null().to_owned(),
+        column("updated_at").timestamp_with_time_zone().not_null().to_owned(),
+        column("updated_by").uuid().not_null().to_owned(),
+    ]
+}
+
+fn field_column(field: &FieldDef, backend: DatabaseBackend) -> ColumnDef {
+    let mut def = ColumnDef::new(Alias::new(&field.name));
+    column_type(&mut def, &field.kind, backend);
+    def.null();
+    def
+}
+
+impl Store {
+    async fn existing_columns(&self, table: &str) -> Result<Option<HashSet<String>>> {
+        let statement = match self.backend {
+            DatabaseBackend::Postgres => Statement::from_sql_and_values(
+                self.backend,
+                "SELECT column_name AS name FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = $1",
+                [table.into()],
+            ),
+            _ => Statement::from_sql_and_values(
+                self.backend,
+                "SELECT name FROM pragma_table_info(?)",
+                [table.into()],
+            ),
+        };
+        let rows = self.db.query_all(statement).await?;
+        if rows.is_empty() {
+            return Ok(None);
+        }
+        let mut names = HashSet::new();
+        for row in rows {
+            names.insert(row.try_get::<String>("", "name")?);
+        }
+        Ok(Some(names))
+    }
+
+    /// Creates or extends the tables of one entity (main table and child tables) and its indexes.
+    pub async fn ensure_tables(&self, entity: &EntityDef) -> Result<()> {
+        let backend = self.backend;
+        let _guard = self.write_guard().await;
+        match self.existing_columns(&entity.table).await? {
+            None => {
+                let mut create = Table::create();
+                create.table(Alias::new(&entity.table)).if_not_exists();
+                for mut column in system_columns() {
+                    create.col(&mut column);
+                }
+                for field in &entity.fields {
+                    create.col(&mut field_column(field, backend));
+                }
+                create.primary_key(Index::create().col(Alias::new("tenant_id")).col(Alias::new("id")));
+                self.db.execute(backend.build(&create)).await?;
+            }
+            Some(existing) => {
+                for field in entity.fields.iter().filter(|f| !existing.contains(&f.name)) {
+                    let alter = Table::alter()
+                        .table(Alias::new(&entity.table))
+                        .add_column(&mut field_column(field, backend))
+                        .to_owned();
+                    self.db.execute(backend.build(&alter)).await?;
+                }
+            }
+        }
+        let mut indexes: Vec<(String, Vec<String>, bool)> = vec![
+            (format!("{}__owner", entity.table), vec!["owner_id".into()], false),
+            (format!("{}__org_unit", entity.table), vec!["org_unit_id".into()], false),
+        ];
+        for field in &entity.fields {
+            if field.unique {
+                indexes.push((format!("{}__{}__uq", entity.table, field.name), vec![field.name.clone()], true));
+            } else if field.index {
+                indexes.push((format!("{}__{}", entity.table, field.name), vec![field.name.clone()], false));
+            }
+        }
+        for columns in &entity.indexes {
+            indexes.push((format!("{}__{}", entity.table, columns.join("__")), columns.clone(), false));
+        }
+        for (name, columns, unique) in indexes {
+            let mut index = Index::create();
+            index.name(&name).table(Alias::new(&entity.table)).if_not_exists().col(Alias::new("tenant_id"));
+            for column in &columns {
+                index.col(Alias::new(column));
+            }
+            if unique {
+                index.unique();
+            }
+            self.db.execute(backend.build(&index)).await?;
+        }
+        for child in &entity.children {
+            match self.existing_columns(&child.table).await? {
+                None => {
+                    let mut create = Table::create();
+                    create
+                        .table(Alias::new(&child.table))
+                        .if_not_exists()
+                        .col(ColumnDef::new(Alias::new("tenant_id")).big_integer().not_null())
+                        .col(ColumnDef::new(Alias::new("parent_id")).uuid().not_null())
+                        .col(ColumnDef::new(Alias::new("idx")).integer().not_null());
+                    for field in &child.fields {
+                        create.col(&mut field_column(field, backend));
+                    }
+                    create.primary_key(
+                        Index::create().col(Alias::new("tenant_id")).col(Alias::new("parent_id")).col(Alias::new("idx")),
+                    );
+                    self.db.execute(backend.build(&create)).await?;
+                }
+                Some(existing) => {
+                    for field in child.fields.iter().filter(|f| !existing.contains(&f.name)) {
+                        let alter = Table::alter()
+                            .table(Alias::new(&child.table))
+                            .add_column(&mut field_column(field, backend))
+                            .to_owned();
+                        self.db.execute(backend.build(&alter)).await?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}

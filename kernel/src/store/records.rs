@@ -1,0 +1,430 @@
+//! Reading and writing plugin records, always inside the caller's tenant and row scope.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::{
+    Alias, Cond, Condition, Expr, Func, NullOrdering, Order as SqlOrder, Query, SelectStatement, SimpleExpr, Value as SqlValue,
+};
+use sea_orm::{ConnectionTrait, DatabaseBackend, DbErr, QueryResult, TransactionTrait};
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+use super::codec::{from_row, system_kind, to_sql};
+use super::filter::{self, Filter, Order};
+use super::{Access, Error, Result, Rows, Store};
+use crate::model::{ChildDef, EntityDef, FieldDef, FieldIssue};
+
+/// A record: schema field names to JSON values, child tables as arrays, plus the system fields
+/// `id`, `owner_id`, `org_unit_id`, `state`, `version`, `created_at/by`, `updated_at/by`.
+pub type Record = Map<String, Value>;
+
+/// Offset and size of one page.
+#[derive(Debug, Clone, Copy)]
+pub struct Page {
+    pub offset: u64,
+    pub limit: u64,
+}
+
+const SYSTEM_COLUMNS: &[&str] = &[
+    "id",
+    "owner_id",
+    "org_unit_id",
+    "state",
+    "version",
+    "created_at",
+    "created_by",
+    "updated_at",
+    "updated_by",
+];
+
+/// Rows per INSERT statement; keeps the bound parameters far below both backends' limits.
+const INSERT_CHUNK: usize = 200;
+
+fn col(table: &str, name: &str) -> Expr {
+    Expr::col((Alias::new(table), Alias::new(name)))
+}
+
+/// The tenant predicate and the row scope: part of every statement on a record table.
+pub(super) fn scope(table: &str, access: &Access) -> Condition {
+    let tenant = col(table, "tenant_id").eq(access.tenant_id);
+    let rows: SimpleExpr = match &access.rows {
+        Rows::None => Expr::val(1).eq(0),
+        Rows::All => Expr::val(1).eq(1),
+        Rows::Own => col(table, "owner_id").eq(access.user_id),
+        Rows::OrgUnit { path } => col(table, "org_unit_id").in_subquery(
+            Query::select()
+                .column(Alias::new("id"))
+                .from(Alias::new("org_unit"))
+                .and_where(Expr::col(Alias::new("tenant_id")).eq(access.tenant_id))
+                .and_where(Expr::col(Alias::new("path")).like(format!("{path}%")))
+                .to_owned(),
+        ),
+    };
+    Cond::all().add(tenant).add(rows)
+}
+
+fn duplicate(error: DbErr, entity: &EntityDef) -> Error {
+    let message = error.to_string();
+    let is_unique = message.contains("UNIQUE constraint failed") || message.contains("duplicate key value");
+    if !is_unique {
+        return Error::Db(error);
+    }
+    let field = entity.fields.iter().filter(|f| f.unique).find(|f| {
+        message.contains(&format!("{}__{}__uq", entity.table, f.name))
+            || message.contains(&format!("{}.{}", entity.table, f.name))
+    });
+    match field {
+        Some(field) => Error::Invalid {
+            issues: vec![FieldIssue::new(
+                format!("/{}", field.name),
+                "duplicate",
+                format!("「{}」已被使用 / {} is already used.", field.title, field.title_en),
+            )],
+        },
+        None => Error::Db(error),
+    }
+}
+
+fn field_values(fields: &[FieldDef], record: &Record, backend: DatabaseBackend) -> Result<Vec<SimpleExpr>> {
+    let mut issues = Vec::new();
+    let mut values = Vec::with_capacity(fields.len());
+    for field in fields {
+        match to_sql(&field.kind, record.get(&field.name), backend) {
+            Ok(value) => values.push(SimpleExpr::Value(value)),
+            Err(expected) => issues.push(FieldIssue::new(
+                format!("/{}", field.name),
+                "type",
+                format!("「{}」应为 {expected} / {} must be {expected}.", field.title, field.title_en),
+            )),
+        }
+    }
+    if issues.is_empty() { Ok(values) } else { Err(Error::Invalid { issues }) }
+}
+
+fn select_columns(entity: &EntityDef) -> SelectStatement {
+    let mut select = Query::select();
+    select.from(Alias::new(&entity.table));
+    for name in SYSTEM_COLUMNS {
+        select.column((Alias::new(&entity.table), Alias::new(*name)));
+    }
+    for field in &entity.fields {
+        select.column((Alias::new(&entity.table), Alias::new(&field.name)));
+    }
+    select
+}
+
+fn decode(entity: &EntityDef, row: &QueryResult, backend: DatabaseBackend) -> Result<Record> {
+    let mut record = Map::new();
+    for name in SYSTEM_COLUMNS {
+        let kind = system_kind(name).expect("system columns have kinds");
+        record.insert((*name).to_string(), from_row(row, name, &kind, backend)?);
+    }
+    for field in &entity.fields {
+        record.insert(field.name.clone(), from_row(row, &field.name, &field.kind, backend)?);
+    }
+    Ok(record)
+}
+
+impl Store {
+    async fn load_children<C: ConnectionTrait>(
+        &self,
+        db: &C,
+        entity: &EntityDef,
+        tenant_id: i64,
+        records: &mut [Record],
+    ) -> Result<()> {
+        if entity.children.is_empty() || records.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<Uuid> = records
+            .iter()
+            .filter_map(|r| r.get("id").and_then(Value::as_str).and_then(|id| Uuid::parse_str(id).ok()))
+            .collect();
+        for child in &entity.children {
+            let mut select = Query::select();
+            select
+                .from(Alias::new(&child.table))
+                .column(Alias::new("parent_id"))
+                .and_where(Expr::col(Alias::new("tenant_id")).eq(tenant_id))
+                .and_where(Expr::col(Alias::new("parent_id")).is_in(ids.iter().copied()))
+                .order_by(Alias::new("parent_id"), SqlOrder::Asc)
+                .order_by(Alias::new("idx"), SqlOrder::Asc);
+            for field in &child.fields {
+                select.column(Alias::new(&field.name));
+            }
+            let rows = db.query_all(self.backend.build(&select)).await?;
+            let mut by_parent: HashMap<Uuid, Vec<Value>> = HashMap::new();
+            for row in rows {
+                let parent: Uuid = row.try_get("", "parent_id")?;
+                let mut item = Map::new();
+                for field in &child.fields {
+                    let value = from_row(&row, &field.name, &field.kind, self.backend)?;
+                    if !value.is_null() {
+                        item.insert(field.name.clone(), value);
+                    }
+                }
+                by_parent.entry(parent).or_default().push(Value::Object(item));
+            }
+            for record in records.iter_mut() {
+                let id = record.get("id").and_then(Value::as_str).and_then(|id| Uuid::parse_str(id).ok());
+                let items = id.and_then(|id| by_parent.remove(&id)).unwrap_or_default();
+                record.insert(child.name.clone(), Value::Array(items));
+            }
+        }
+        Ok(())
+    }
+
+    async fn write_children<C: ConnectionTrait>(
+        &self,
+        db: &C,
+        child: &ChildDef,
+        tenant_id: i64,
+        parent_id: Uuid,
+        items: &[Value],
+    ) -> Result<()> {
+        let delete = Query::delete()
+            .from_table(Alias::new(&child.table))
+            .and_where(Expr::col(Alias::new("tenant_id")).eq(tenant_id))
+            .and_where(Expr::col(Alias::new("parent_id")).eq(parent_id))
+            .to_owned();
+        db.execute(self.backend.build(&delete)).await?;
+        if items.is_empty() {
+            return Ok(());
+        }
+        let mut insert = Query::insert();
+        insert.into_table(Alias::new(&child.table));
+        let mut columns = vec![Alias::new("tenant_id"), Alias::new("parent_id"), Alias::new("idx")];
+        columns.extend(child.fields.iter().map(|f| Alias::new(&f.name)));
+        insert.columns(columns);
+        for (idx, item) in items.iter().enumerate() {
+            let empty = Map::new();
+            let item = item.as_object().unwrap_or(&empty);
+            let mut row: Vec<SimpleExpr> = vec![tenant_id.into(), parent_id.into(), (idx as i32).into()];
+            row.extend(field_values(&child.fields, item, self.backend).map_err(|error| match error {
+                Error::Invalid { issues } => Error::Invalid {
+                    issues: issues
+                        .into_iter()
+                        .map(|i| FieldIssue { pointer: format!("/{}/{idx}{}", child.name, i.pointer), ..i })
+                        .collect(),
+                },
+                other => other,
+            })?);
+            insert.values(row).map_err(|error| Error::Refused(error.to_string()))?;
+        }
+        db.execute(self.backend.build(&insert)).await?;
+        Ok(())
+    }
+
+    /// Inserts records in one transaction: all or nothing. The caller owns them; their org unit
+    /// is the caller's. Returns the stored records with their system fields.
+    pub async fn insert_records(
+        &self,
+        access: &Access,
+        entity: &EntityDef,
+        records: &[Record],
+        initial_state: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Uuid>> {
+        if access.rows == Rows::None {
+            return Err(Error::NotFound);
+        }
+        let _guard = self.write_guard().await;
+        let tx = self.db.begin().await?;
+        let ids: Vec<Uuid> = records.iter().map(|_| Uuid::now_v7()).collect();
+        let mut columns: Vec<Alias> = ["tenant_id", "id", "owner_id", "org_unit_id", "state", "version"]
+            .into_iter()
+            .chain(["created_at", "created_by", "updated_at", "updated_by"])
+            .map(Alias::new)
+            .collect();
+        columns.extend(entity.fields.iter().map(|f| Alias::new(&f.name)));
+        for (chunk_idx, chunk) in records.chunks(INSERT_CHUNK).enumerate() {
+            let mut insert = Query::insert();
+            insert.into_table(Alias::new(&entity.table)).columns(columns.clone());
+            for (offset, record) in chunk.iter().enumerate() {
+                let record_idx = chunk_idx * INSERT_CHUNK + offset;
+                let mut row: Vec<SimpleExpr> = vec![
+                    access.tenant_id.into(),
+                    ids[record_idx].into(),
+                    access.user_id.into(),
+                    SqlValue::Uuid(access.org_unit_id.map(Box::new)).into(),
+                    SqlValue::String(initial_state.map(|s| Box::new(s.to_string()))).into(),
+                    1i64.into(),
+                    now.into(),
+                    access.user_id.into(),
+                    now.into(),
+                    access.user_id.into(),
+                ];
+                row.extend(field_values(&entity.fields, record, self.backend)?);
+                insert.values(row).map_err(|error| Error::Refused(error.to_string()))?;
+            }
+            tx.execute(self.backend.build(&insert)).await.map_err(|error| duplicate(error, entity))?;
+        }
+        for (record, id) in records.iter().zip(&ids) {
+            for child in &entity.children {
+                if let Some(Value::Array(items)) = record.get(&child.name) {
+                    self.write_children(&tx, child, access.tenant_id, *id, items).await?;
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(ids)
+    }
+
+    /// Records by id that the caller may see, in no particular order; missing ids are skipped.
+    pub async fn get_records(&self, access: &Access, entity: &EntityDef, ids: &[Uuid]) -> Result<Vec<Record>> {
+        if ids.is_empty() || access.rows == Rows::None {
+            return Ok(Vec::new());
+        }
+        let mut select = select_columns(entity);
+        select
+            .cond_where(scope(&entity.table, access))
+            .and_where(col(&entity.table, "id").is_in(ids.iter().copied()));
+        let rows = self.db.query_all(self.backend.build(&select)).await?;
+        let mut records = rows.iter().map(|row| decode(entity, row, self.backend)).collect::<Result<Vec<_>>>()?;
+        self.load_children(&self.db, entity, access.tenant_id, &mut records).await?;
+        Ok(records)
+    }
+
+    fn filtered(&self, entity: &EntityDef, access: &Access, filter: Option<&Filter>, select: &mut SelectStatement) -> Result<()> {
+        select.cond_where(scope(&entity.table, access));
+        if let Some(filter) = filter {
+            select.cond_where(filter::condition(entity, filter, self.backend)?);
+        }
+        Ok(())
+    }
+
+    /// One page of the records the caller may see, filtered and sorted; `id` breaks ties.
+    pub async fn list_records(
+        &self,
+        access: &Access,
+        entity: &EntityDef,
+        filter: Option<&Filter>,
+        order: &[Order],
+        page: Page,
+    ) -> Result<Vec<Record>> {
+        if access.rows == Rows::None || page.limit == 0 {
+            return Ok(Vec::new());
+        }
+        let mut select = select_columns(entity);
+        self.filtered(entity, access, filter, &mut select)?;
+        for key in order {
+            filter::kind_of(entity, &key.field)?;
+            let direction = if key.descending { SqlOrder::Desc } else { SqlOrder::Asc };
+            // Empty values sort last in both directions, on both backends.
+            select.order_by_with_nulls((Alias::new(&entity.table), Alias::new(&key.field)), direction, NullOrdering::Last);
+        }
+        select.order_by((Alias::new(&entity.table), Alias::new("id")), SqlOrder::Asc);
+        select.limit(page.limit).offset(page.offset);
+        let rows = self.db.query_all(self.backend.build(&select)).await?;
+        let mut records = rows.iter().map(|row| decode(entity, row, self.backend)).collect::<Result<Vec<_>>>()?;
+        self.load_children(&self.db, entity, access.tenant_id, &mut records).await?;
+        Ok(records)
+    }
+
+    /// How many records the caller may see that match the filter.
+    pub async fn count_records(&self, access: &Access, entity: &EntityDef, filter: Option<&Filter>) -> Result<u64> {
+        if access.rows == Rows::None {
+            return Ok(0);
+        }
+        let mut select = Query::select();
+        select.from(Alias::new(&entity.table)).expr_as(Func::count(Expr::col(Alias::new("id"))), Alias::new("n"));
+        self.filtered(entity, access, filter, &mut select)?;
+        let row = self.db.query_one(self.backend.build(&select)).await?;
+        let n: i64 = match row {
+            Some(row) => row.try_get("", "n")?,
+            None => 0,
+        };
+        Ok(n.max(0) as u64)
+    }
+
+    /// Replaces the fields of one record (the caller merged the patch and validated the result).
+    /// `expected_version` guards against lost updates; child tables present in `record` are
+    /// replaced. Returns the new version.
+    pub async fn update_record(
+        &self,
+        access: &Access,
+        entity: &EntityDef,
+        id: Uuid,
+        expected_version: Option<i64>,
+        record: &Record,
+        now: DateTime<Utc>,
+    ) -> Result<i64> {
+        let _guard = self.write_guard().await;
+        let tx = self.db.begin().await?;
+        let actual = self.current_version(&tx, access, entity, id).await?.ok_or(Error::NotFound)?;
+        if let Some(expected) = expected_version
+            && expected != actual
+        {
+            return Err(Error::Conflict { expected, actual });
+        }
+        let mut update = Query::update();
+        update
+            .table(Alias::new(&entity.table))
+            .value(Alias::new("version"), actual + 1)
+            .value(Alias::new("updated_at"), now)
+            .value(Alias::new("updated_by"), access.user_id);
+        for (field, value) in entity.fields.iter().zip(field_values(&entity.fields, record, self.backend)?) {
+            update.value(Alias::new(&field.name), value);
+        }
+        update
+            .cond_where(scope(&entity.table, access))
+            .and_where(col(&entity.table, "id").eq(id))
+            .and_where(col(&entity.table, "version").eq(actual));
+        let result = tx.execute(self.backend.build(&update)).await.map_err(|error| duplicate(error, entity))?;
+        if result.rows_affected() == 0 {
+            return Err(Error::Conflict { expected: expected_version.unwrap_or(actual), actual: actual + 1 });
+        }
+        for child in &entity.children {
+            if let Some(Value::Array(items)) = record.get(&child.name) {
+                self.write_children(&tx, child, access.tenant_id, id, items).await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(actual + 1)
+    }
+
+    async fn current_version<C: ConnectionTrait>(
+        &self,
+        db: &C,
+        access: &Access,
+        entity: &EntityDef,
+        id: Uuid,
+    ) -> Result<Option<i64>> {
+        let mut select = Query::select();
+        select
+            .from(Alias::new(&entity.table))
+            .column((Alias::new(&entity.table), Alias::new("version")))
+            .cond_where(scope(&entity.table, access))
+            .and_where(col(&entity.table, "id").eq(id));
+        match db.query_one(self.backend.build(&select)).await? {
+            Some(row) => Ok(Some(row.try_get("", "version")?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Deletes one record and its child rows. `Ok(false)` when the caller cannot reach it.
+    pub async fn delete_record(&self, access: &Access, entity: &EntityDef, id: Uuid) -> Result<bool> {
+        let _guard = self.write_guard().await;
+        let tx = self.db.begin().await?;
+        let delete = Query::delete()
+            .from_table(Alias::new(&entity.table))
+            .cond_where(scope(&entity.table, access))
+            .and_where(col(&entity.table, "id").eq(id))
+            .to_owned();
+        let result = tx.execute(self.backend.build(&delete)).await?;
+        if result.rows_affected() == 0 {
+            return Ok(false);
+        }
+        for child in &entity.children {
+            let delete = Query::delete()
+                .from_table(Alias::new(&child.table))
+                .and_where(Expr::col(Alias::new("tenant_id")).eq(access.tenant_id))
+                .and_where(Expr::col(Alias::new("parent_id")).eq(id))
+                .to_owned();
+            tx.execute(self.backend.build(&delete)).await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+}

@@ -1,0 +1,186 @@
+//! Dates (`YYYY-MM-DD`) and RFC 3339 date-times, parsed so that they compare by the moment they
+//! denote: `2025-07-14T09:20:00+08:00` equals `2025-07-14T01:20:00Z`.
+
+/// A valid calendar date.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Date {
+    year: u16,
+    month: u8,
+    day: u8,
+}
+
+impl Date {
+    /// Parses a full date as RFC 3339 writes it; anything else, or an impossible day, is `None`.
+    pub fn parse(text: &str) -> Option<Date> {
+        let bytes = text.as_bytes();
+        if bytes.len() != 10 || bytes[4] != b'-' || bytes[7] != b'-' {
+            return None;
+        }
+        let year = digits(&text[0..4])?;
+        let month = digits(&text[5..7])?;
+        let day = digits(&text[8..10])?;
+        if !(1..=12).contains(&month) || day < 1 || day > days_in_month(year, month) {
+            return None;
+        }
+        Some(Date {
+            year: u16::try_from(year).ok()?,
+            month: u8::try_from(month).ok()?,
+            day: u8::try_from(day).ok()?,
+        })
+    }
+
+    /// Days since 1970-01-01 (Howard Hinnant's `days_from_civil`).
+    fn days_since_epoch(self) -> i64 {
+        let month = i64::from(self.month);
+        let year = i64::from(self.year) - i64::from(month <= 2);
+        let era = year.div_euclid(400);
+        let year_of_era = year - era * 400;
+        let day_of_year = (153 * ((month + 9) % 12) + 2) / 5 + i64::from(self.day) - 1;
+        let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+        era * 146_097 + day_of_era - 719_468
+    }
+}
+
+/// A moment in time, from an RFC 3339 date-time with its offset applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Instant {
+    seconds: i64,
+    nanos: u32,
+}
+
+impl Instant {
+    /// Parses `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)`; a time without an offset is `None`.
+    pub fn parse(text: &str) -> Option<Instant> {
+        let date = Date::parse(text.get(0..10)?)?;
+        let rest = text.get(10..)?;
+        let rest = rest.strip_prefix(['T', 't'])?;
+        let bytes = rest.as_bytes();
+        if bytes.len() < 9 || bytes[2] != b':' || bytes[5] != b':' {
+            return None;
+        }
+        let hour = digits(&rest[0..2])?;
+        let minute = digits(&rest[3..5])?;
+        let second = digits(&rest[6..8])?;
+        if hour > 23 || minute > 59 || second > 60 {
+            return None;
+        }
+        let mut rest = &rest[8..];
+        let mut nanos = 0;
+        if let Some(fraction) = rest.strip_prefix('.') {
+            let n_digits = fraction.bytes().take_while(u8::is_ascii_digit).count();
+            if n_digits == 0 {
+                return None;
+            }
+            for (digit_idx, byte) in fraction.bytes().take(9).take(n_digits).enumerate() {
+                nanos += u32::from(byte - b'0') * 10u32.pow(8 - digit_idx as u32);
+            }
+            rest = &fraction[n_digits..];
+        }
+        let offset_seconds = match rest {
+            "Z" | "z" => 0,
+            _ => {
+                let bytes = rest.as_bytes();
+                if bytes.len() != 6 || bytes[3] != b':' {
+                    return None;
+                }
+                let sign = match bytes[0] {
+                    b'+' => 1,
+                    b'-' => -1,
+                    _ => return None,
+                };
+                let offset_hour = digits(&rest[1..3])?;
+                let offset_minute = digits(&rest[4..6])?;
+                if offset_hour > 23 || offset_minute > 59 {
+                    return None;
+                }
+                sign * i64::from(offset_hour * 3600 + offset_minute * 60)
+            }
+        };
+        let seconds = date.days_since_epoch() * 86_400
+            + i64::from(hour * 3600 + minute * 60 + second)
+            - offset_seconds;
+        Some(Instant { seconds, nanos })
+    }
+}
+
+fn digits(text: &str) -> Option<u32> {
+    if !text.is_empty() && text.bytes().all(|byte| byte.is_ascii_digit()) {
+        text.parse().ok()
+    } else {
+        None
+    }
+}
+
+fn days_in_month(year: u32, month: u32) -> u32 {
+    match month {
+        2 if year.is_multiple_of(4) && (!year.is_multiple_of(100) || year.is_multiple_of(400)) => {
+            29
+        }
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Date, Instant};
+
+    fn instant(text: &str) -> Instant {
+        Instant::parse(text).unwrap_or_else(|| panic!("{text} should parse"))
+    }
+
+    #[test]
+    fn parses_valid_dates_only() {
+        assert!(Date::parse("2024-02-29").is_some());
+        for text in [
+            "2025-02-29",
+            "2025-13-01",
+            "2025-00-10",
+            "2025-1-01",
+            "2025/01/01",
+            "2025-01-01T00:00:00Z",
+            "",
+        ] {
+            assert_eq!(Date::parse(text), None, "{text}");
+        }
+    }
+
+    #[test]
+    fn counts_days_from_the_unix_epoch() {
+        let days = |text| Date::parse(text).map(Date::days_since_epoch);
+        assert_eq!(days("1970-01-01"), Some(0));
+        assert_eq!(days("2000-03-01"), Some(11_017));
+        assert_eq!(days("1969-12-31"), Some(-1));
+    }
+
+    #[test]
+    fn compares_date_times_across_offsets() {
+        assert_eq!(
+            instant("2025-07-14T09:20:00+08:00"),
+            instant("2025-07-14T01:20:00Z")
+        );
+        assert!(instant("2025-07-14T09:20:00+08:00") < instant("2025-07-14T02:00:00z"));
+        assert!(instant("2025-07-14T00:30:00-05:00") > instant("2025-07-14T05:00:00Z"));
+        assert!(instant("2025-07-14T01:20:00.5Z") > instant("2025-07-14T01:20:00.49999Z"));
+        assert_eq!(
+            instant("2025-07-14T01:20:00.1234567891Z"),
+            instant("2025-07-14T01:20:00.123456789Z")
+        );
+    }
+
+    #[test]
+    fn rejects_date_times_without_an_offset() {
+        for text in [
+            "2025-07-14T09:20:00",
+            "2025-07-14 09:20:00+08:00",
+            "2025-07-14T09:20+08:00",
+            "2025-07-14T24:00:00Z",
+            "2025-07-14T09:20:00.Z",
+            "2025-07-14T09:20:00+0800",
+            "2025-07-14",
+        ] {
+            assert_eq!(Instant::parse(text), None, "{text}");
+        }
+    }
+}

@@ -1,0 +1,83 @@
+//! Exact reading of the decimal strings that carry money and decimal fields, without floats.
+
+/// A decimal amount scaled by 10^4, which holds every money (2 places) and decimal (4 places) value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Amount(i128);
+
+const SCALE_DIGITS: usize = 4;
+const MAX_INTEGER_DIGITS: usize = 30;
+
+impl Amount {
+    /// Parses `-?digits(.digits)?` with at most four decimal places.
+    pub fn parse(text: &str) -> Option<Amount> {
+        let (negative, unsigned) = match text.strip_prefix('-') {
+            Some(rest) => (true, rest),
+            None => (false, text),
+        };
+        let (integer, fraction) = match unsigned.split_once('.') {
+            Some((integer, fraction)) if !fraction.is_empty() => (integer, fraction),
+            Some(_) => return None,
+            None => (unsigned, ""),
+        };
+        let all_digits = |part: &str| part.bytes().all(|byte| byte.is_ascii_digit());
+        if integer.is_empty()
+            || integer.len() > MAX_INTEGER_DIGITS
+            || fraction.len() > SCALE_DIGITS
+            || !all_digits(integer)
+            || !all_digits(fraction)
+        {
+            return None;
+        }
+        let mut value: i128 = 0;
+        for byte in integer.bytes().chain(fraction.bytes()) {
+            value = value * 10 + i128::from(byte - b'0');
+        }
+        for _ in fraction.len()..SCALE_DIGITS {
+            value *= 10;
+        }
+        Some(Amount(if negative { -value } else { value }))
+    }
+
+    /// Whether the amount is below zero.
+    pub fn is_negative(self) -> bool {
+        self.0 < 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Amount;
+
+    #[track_caller]
+    fn check(text: &str, expect: Option<i128>) {
+        assert_eq!(Amount::parse(text), expect.map(Amount));
+    }
+
+    #[test]
+    fn parses_money_and_decimals_exactly() {
+        check("0", Some(0));
+        check("3999.00", Some(39_990_000));
+        check("3999.5", Some(39_995_000));
+        check("-12.3456", Some(-123_456));
+        check("9999999999999999.99", Some(99_999_999_999_999_999_900));
+    }
+
+    #[test]
+    fn rejects_what_is_not_a_plain_decimal() {
+        for text in [
+            "", "-", "1.", ".5", "1.23456", "1e3", "+1", "1,000", " 1", "１",
+        ] {
+            check(text, None);
+        }
+    }
+
+    #[test]
+    fn orders_by_value_not_by_text() {
+        assert!(Amount::parse("10").unwrap() > Amount::parse("9.99").unwrap());
+        assert!(Amount::parse("-1").unwrap() < Amount::parse("0.01").unwrap());
+        assert_eq!(
+            Amount::parse("41").unwrap(),
+            Amount::parse("41.0000").unwrap()
+        );
+    }
+}

@@ -1,0 +1,43 @@
+//! Position rules: a position does not report to itself.
+
+use jingxi_sdk::{Context, FieldError, Record};
+
+use super::{not_blank, not_self};
+
+pub fn validate(ctx: &Context, record: &Record, errors: &mut Vec<FieldError>) {
+    not_blank(ctx, record, &["title"], errors);
+    not_self(ctx, record, "reports_to", "reports_to_self", errors);
+}
+
+#[cfg(test)]
+mod tests {
+    use jingxi_sdk::{Value, json};
+
+    use crate::rules::test_support;
+
+    const ID: &str = "0190a4c2-1d7e-7b3a-9c41-5f2e8d6a0b17";
+
+    fn position() -> Value {
+        json!({"id": ID, "title": "市场部经理", "role": "market_mgr", "level": "经理级", "headcount": 1,
+            "reports_to": "0190a4c2-1d7e-7b3a-9c41-000000000002"})
+    }
+
+    #[track_caller]
+    fn check(patch: Value, expect: &[(&str, &str)]) {
+        test_support::check("position", position(), patch, expect);
+    }
+
+    #[test]
+    fn accepts_a_superior_position() {
+        check(json!({}), &[]);
+        check(json!({"reports_to": null}), &[]);
+    }
+
+    #[test]
+    fn rejects_reporting_to_itself() {
+        check(
+            json!({"reports_to": ID}),
+            &[("/reports_to", "reports_to_self")],
+        );
+    }
+}
