@@ -550,17 +550,24 @@ impl PluginInner {
                 self.limit_exceeded(hook, format!("time ({timeout_ms} ms)"))
             }
             Some(Trap::OutOfFuel) => self.limit_exceeded(hook, format!("fuel ({})", limits.fuel.unwrap_or_default())),
-            _ => {
-                let message = format!("{error:#}");
-                let message = match message.find("unknown import: ") {
+            Some(trap) => {
+                // The full chain starts with the wasm backtrace; operators get it at debug level,
+                // the error keeps what happened.
+                tracing::debug!(plugin = %self.id, hook = hook.name(), error = ?error, "plugin trapped");
+                self.failed(hook, trap.to_string())
+            }
+            None => {
+                tracing::debug!(plugin = %self.id, hook = hook.name(), error = ?error, "plugin call failed");
+                let cause = error.root_cause().to_string();
+                let import = cause.strip_prefix("unknown import: ").map(|rest| rest.trim_end_matches(" has not been defined"));
+                let message = match import {
                     // A guest built for wasm32-wasip2 reaches these when it touches files, the
-                    // clock or the environment, or when a panic tries to print to stderr.
-                    Some(at) => format!(
-                        "called an import the sandbox does not provide (plugins get no files, network, \
-                         clock or environment; a panic printing to stderr ends here too): {}",
-                        &message[at + "unknown import: ".len()..]
+                    // clock or the environment; so does a panic, which reads `RUST_BACKTRACE`.
+                    Some(import) => format!(
+                        "called {import}: the sandbox gives plugins no files, network, clock or environment \
+                         (a panic ends here too)"
                     ),
-                    None => message,
+                    None => cause,
                 };
                 self.failed(hook, message)
             }

@@ -463,8 +463,12 @@ impl Kernel {
         let records = self.compute_fields(principal, catalog, entity, records, locale, now).await?;
         let access = principal.access(&entity.qualified, Action::Create);
         let ids = self.store.insert_records(&access, entity, &records, None, now).await?;
-        let created = self.get(principal, entity, &ids).await?;
-        Ok(created.into_iter().flatten().collect())
+        // The caller just wrote these records, so they get them back even without a read grant.
+        let own = store::Access { rows: store::Rows::Own, ..access };
+        let mut created = self.store.get_records(&own, entity, &ids).await?;
+        let position: HashMap<String, usize> = ids.iter().enumerate().map(|(i, id)| (id.to_string(), i)).collect();
+        created.sort_by_key(|r| r.get("id").and_then(Value::as_str).and_then(|id| position.get(id)).copied());
+        Ok(created)
     }
 
     /// Applies a JSON merge patch to one record, re-validates the whole record, and stores it if

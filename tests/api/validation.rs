@@ -92,6 +92,7 @@ async fn plugin_rules_run_after_the_schema() {
     assert_eq!(count["data"]["crmComplaints"]["totalCount"], 0);
 
     let mut fixed = complaint.clone();
+    fixed["acceptedAt"] = json!("2026-11-20T10:00:00+08:00");
     fixed["resolvedAt"] = json!("2026-11-21T10:30:00+08:00");
     let data = server.ok(&acme.admin, mutation, json!({"input": fixed})).await;
     assert_eq!(data["createCrmComplaint"]["receivedAt"], "2026-11-20T01:00:00.000000Z", "stored in UTC");
