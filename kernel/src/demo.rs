@@ -46,18 +46,11 @@ async fn seed(kernel: &Kernel, tenant_id: i64) -> anyhow::Result<()> {
     let marketing = kernel.store.create_org_unit(tenant_id, "营销中心", Some(head.id)).await?;
     let sales = kernel.store.create_org_unit(tenant_id, "销售部", Some(marketing.id)).await?;
     let service = kernel.store.create_org_unit(tenant_id, "客服部", Some(head.id)).await?;
-    let users = [
-        (DEMO_ADMIN, "系统管理员", vec!["admin"], head.id),
-        ("zhenghao@demo.jingxi.dev", "郑浩", vec!["sales_rep"], sales.id),
-        ("heli@demo.jingxi.dev", "何丽", vec!["sales_rep"], sales.id),
-        ("zhouqiang@demo.jingxi.dev", "周强", vec!["cs_mgr"], service.id),
-        ("lintao@demo.jingxi.dev", "林涛", vec!["marketing_director"], marketing.id),
-    ];
+    let units = [head.id, marketing.id, sales.id, service.id];
     let known_roles: Vec<String> = kernel.installed().iter().flat_map(|p| p.def.roles.iter().map(|r| r.id.clone())).collect();
-    for (email, name, roles, unit) in users {
-        let roles: Vec<String> =
-            roles.into_iter().map(str::to_string).filter(|r| r == "admin" || known_roles.contains(r)).collect();
-        kernel.create_user(DEMO_TENANT, email, name, Some(DEMO_PASSWORD), &roles, Some(unit)).await?;
+    for (email, name, role, unit) in users_list() {
+        let roles: Vec<String> = [role].into_iter().map(str::to_string).filter(|r| r == "admin" || known_roles.contains(r)).collect();
+        kernel.create_user(DEMO_TENANT, email, name, Some(DEMO_PASSWORD), &roles, Some(units[unit])).await?;
     }
     let admin = kernel.store.user_by_email(tenant_id, DEMO_ADMIN).await?.ok_or_else(|| anyhow::anyhow!("demo admin missing"))?;
     let row = kernel.store.principal(tenant_id, admin.id).await?.ok_or_else(|| anyhow::anyhow!("demo admin missing"))?;
@@ -65,13 +58,27 @@ async fn seed(kernel: &Kernel, tenant_id: i64) -> anyhow::Result<()> {
     let catalog = kernel.catalog(tenant_id).await?;
     let items: Vec<Value> = serde_json::from_str(include_str!("demo.json"))?;
     let mut ids: HashMap<String, String> = HashMap::new();
+    for (email, ..) in users_list() {
+        if let Some(user) = kernel.store.user_by_email(tenant_id, email).await? {
+            ids.insert(format!("user:{email}"), user.id.to_string());
+        }
+    }
     for item in items {
         let entity_name = item["entity"].as_str().unwrap_or_default();
         let Some(entity) = catalog.entity(entity_name) else { continue };
         let record = resolve(item["record"].clone(), &ids);
         let Value::Object(record) = record else { continue };
+        let actor = match item["as"].as_str() {
+            Some(email) => {
+                let user = kernel.store.user_by_email(tenant_id, email).await?.ok_or_else(|| anyhow::anyhow!("no demo user {email}"))?;
+                let row = kernel.store.principal(tenant_id, user.id).await?.ok_or_else(|| anyhow::anyhow!("no demo user {email}"))?;
+                let grants = kernel.store.grants_for_roles(tenant_id, &row.roles).await?;
+                crate::permissions::Principal::new(row, &grants)
+            }
+            None => principal.clone(),
+        };
         let created = kernel
-            .create(&principal, &catalog, &entity, vec![record], false, Locale::ZhCn)
+            .create(&actor, &catalog, &entity, vec![record], false, Locale::ZhCn)
             .await
             .map_err(|e| anyhow::anyhow!("demo record for {entity_name} refused: {e}"))?;
         if let (Some(key), Some(id)) = (item["key"].as_str(), created.first().and_then(|r| r["id"].as_str())) {
@@ -79,6 +86,17 @@ async fn seed(kernel: &Kernel, tenant_id: i64) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Demo users: email, name, role, index of the org unit (总部, 营销中心, 销售部, 客服部).
+fn users_list() -> [(&'static str, &'static str, &'static str, usize); 5] {
+    [
+        (DEMO_ADMIN, "系统管理员", "admin", 0),
+        ("zhenghao@demo.jingxi.dev", "郑浩", "sales_rep", 2),
+        ("heli@demo.jingxi.dev", "何丽", "sales_rep", 2),
+        ("zhouqiang@demo.jingxi.dev", "周强", "cs_mgr", 3),
+        ("lintao@demo.jingxi.dev", "林涛", "marketing_director", 1),
+    ]
 }
 
 /// Replaces `"@key"` strings with the id of the record created under that key.

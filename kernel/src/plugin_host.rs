@@ -46,17 +46,18 @@ const MAX_MANIFEST_BYTES: usize = 4 * 1024 * 1024;
 /// The cap on plugin-provided text copied into an error message.
 const MAX_MESSAGE_BYTES: usize = 1024;
 
-/// Settings of the plugin host (the `[plugin_host]` section of the kernel configuration).
+/// Settings of the plugin host (the `[plugins]` section of the kernel configuration).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PluginHostConfig {
     /// Where compiled plugins are cached; created private to the kernel. Default
     /// `jingxi-data/plugin-cache`.
     pub cache_dir: PathBuf,
-    /// Wall-clock limit of `validate`, `compute`, `on_transition` and `describe`, including
-    /// instantiation. Default 50.
+    /// Wall-clock limit of `validate`, `compute` and `on_transition`, including instantiation.
+    /// Default 50.
     pub hook_timeout_ms: u64,
-    /// Wall-clock limit of `kpi`, which may aggregate many records. Default 2000.
+    /// Wall-clock limit of `kpi`, which may aggregate many records, and of `describe` at load,
+    /// which must not fail because a restart keeps the machine busy. Default 2000.
     pub kpi_timeout_ms: u64,
     /// Linear memory a plugin may use during one call. Default 64.
     pub memory_limit_mib: u64,
@@ -501,6 +502,11 @@ impl Hook {
             Hook::Kpi => "kpi",
         }
     }
+
+    /// Hooks under `kpi_timeout_ms` rather than `hook_timeout_ms`.
+    fn is_slow(self) -> bool {
+        matches!(self, Hook::Kpi | Hook::Describe)
+    }
 }
 
 impl PluginInner {
@@ -525,7 +531,7 @@ impl PluginInner {
         let state = CallState::new(Arc::from(self.id.as_str()), limits.memory_bytes, limits.max_log_bytes);
         let mut store = Store::new(self.pre.engine(), state);
         store.limiter(|state| &mut state.limiter);
-        store.set_epoch_deadline(if hook == Hook::Kpi { limits.kpi_ticks } else { limits.hook_ticks });
+        store.set_epoch_deadline(if hook.is_slow() { limits.kpi_ticks } else { limits.hook_ticks });
         store.epoch_deadline_trap();
         if let Some(fuel) = limits.fuel {
             store.set_fuel(fuel).expect("fuel metering is on whenever a fuel budget is configured");
@@ -546,7 +552,7 @@ impl PluginInner {
         }
         match error.downcast_ref::<Trap>() {
             Some(Trap::Interrupt) => {
-                let timeout_ms = if hook == Hook::Kpi { limits.kpi_timeout_ms } else { limits.hook_timeout_ms };
+                let timeout_ms = if hook.is_slow() { limits.kpi_timeout_ms } else { limits.hook_timeout_ms };
                 self.limit_exceeded(hook, format!("time ({timeout_ms} ms)"))
             }
             Some(Trap::OutOfFuel) => self.limit_exceeded(hook, format!("fuel ({})", limits.fuel.unwrap_or_default())),
@@ -631,7 +637,10 @@ fn check_contract(engine: &Engine, component: &Component) -> std::result::Result
     for name in exports.iter().copied().chain(imports) {
         let Some(rest) = name.strip_prefix(&prefix) else { continue };
         let Some((_, version)) = rest.split_once('@') else {
-            return Err(format!("plugin uses `{name}` without a version; this kernel supports {prefix}@{supported}"));
+            return Err(format!(
+                "plugin uses `{name}` without a version; this kernel supports {}@{supported}",
+                bindings::CONTRACT_PACKAGE
+            ));
         };
         if !is_compatible(version) {
             return Err(format!(
@@ -667,14 +676,18 @@ fn is_compatible(version: &str) -> bool {
     }
 }
 
-/// The component's imports outside the contract: what `define_unknown_imports_as_traps` stubs.
+/// The component's imports that the host's linker does not define: what
+/// `define_unknown_imports_as_traps` stubs, unless the sandbox answers them harmlessly.
 fn foreign_imports(engine: &Engine, component: &Component) -> Vec<String> {
-    let prefix = format!("{}/", bindings::CONTRACT_PACKAGE);
     component
         .component_type()
         .imports(engine)
-        .filter(|(name, _)| !name.starts_with(&prefix))
-        .map(|(name, _)| name.to_owned())
+        .map(|(name, _)| name)
+        .filter(|name| {
+            let interface = name.split_once('@').map_or(*name, |(interface, _)| interface);
+            !bindings::HOST_INTERFACES.contains(&interface)
+        })
+        .map(str::to_owned)
         .collect()
 }
 

@@ -10,3 +10,4 @@ mod modules;
 mod permissions;
 mod schema;
 mod validation;
+mod demo;

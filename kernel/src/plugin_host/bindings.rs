@@ -22,6 +22,8 @@ use wit::jingxi::plugin::{host, types};
 /// The package name and the version this kernel implements.
 pub(super) const CONTRACT_PACKAGE: &str = "jingxi:plugin";
 pub(super) const CONTRACT_VERSION: (u64, u64, u64) = (0, 1, 0);
+/// The interfaces of the contract the host implements (without their version).
+pub(super) const HOST_INTERFACES: &[&str] = &["jingxi:plugin/host", "jingxi:plugin/types"];
 
 /// A plugin ready to instantiate: imports resolved and types checked once, at load.
 pub(super) type PluginPre = wit::PluginPre<CallState>;

@@ -245,6 +245,7 @@ impl CallState {
         self.log_remaining -= line.len();
         let plugin = &*self.plugin;
         match level {
+            _ if line.is_empty() && !complete => {}
             tracing::Level::ERROR => tracing::error!(target: "jingxi::plugin", plugin, "{line}"),
             tracing::Level::WARN => tracing::warn!(target: "jingxi::plugin", plugin, "{line}"),
             tracing::Level::INFO => tracing::info!(target: "jingxi::plugin", plugin, "{line}"),
