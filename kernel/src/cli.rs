@@ -9,7 +9,11 @@ use crate::config::Config;
 use crate::runtime::Kernel;
 
 #[derive(Debug, Parser)]
-#[command(name = "jingxi", version, about = "Jingxi: a headless CRM/ERP kernel with WebAssembly business modules")]
+#[command(
+    name = "jingxi",
+    version,
+    about = "Jingxi: a headless CRM/ERP kernel with WebAssembly business modules"
+)]
 pub struct Cli {
     /// Configuration file (default: ./jingxi.toml when it exists).
     #[arg(long, global = true, env = "JINGXI_CONFIG")]
@@ -129,24 +133,47 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Plugin(PluginCommand::Install { file }) => {
             let kernel = Kernel::open(config).await?;
-            let wasm = std::fs::read(&file).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
+            let wasm = std::fs::read(&file)
+                .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
             let plugin = kernel.install_plugin(wasm).await?;
-            print(&format!("installed {} {} ({} entities)", plugin.def.id, plugin.def.version, plugin.def.entities.len()));
+            print(&format!(
+                "installed {} {} ({} entities)",
+                plugin.def.id,
+                plugin.def.version,
+                plugin.def.entities.len()
+            ));
         }
         Command::Plugin(PluginCommand::List) => {
             let kernel = Kernel::open(config).await?;
             for plugin in kernel.installed() {
-                let requires = if plugin.def.requires.is_empty() { "-".to_string() } else { plugin.def.requires.join(",") };
+                let requires = if plugin.def.requires.is_empty() {
+                    "-".to_string()
+                } else {
+                    plugin.def.requires.join(",")
+                };
                 print(&format!(
                     "{}\t{}\t{} / {}\trequires: {}",
-                    plugin.def.id, plugin.def.version, plugin.def.title, plugin.def.title_en, requires
+                    plugin.def.id,
+                    plugin.def.version,
+                    plugin.def.title,
+                    plugin.def.title_en,
+                    requires
                 ));
             }
         }
-        Command::Tenant(TenantCommand::Create { slug, name, plugins }) => {
+        Command::Tenant(TenantCommand::Create {
+            slug,
+            name,
+            plugins,
+        }) => {
             let kernel = Kernel::open(config).await?;
-            let tenant = kernel.create_tenant(&slug, name.as_deref().unwrap_or(&slug), &plugins).await?;
-            print(&format!("created tenant {} (id {})", tenant.slug, tenant.id));
+            let tenant = kernel
+                .create_tenant(&slug, name.as_deref().unwrap_or(&slug), &plugins)
+                .await?;
+            print(&format!(
+                "created tenant {} (id {})",
+                tenant.slug, tenant.id
+            ));
         }
         Command::Tenant(TenantCommand::Enable { slug, plugin }) => {
             let kernel = Kernel::open(config).await?;
@@ -158,17 +185,29 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             kernel.disable_plugin(&slug, &plugin).await?;
             print(&format!("disabled {plugin} for {slug}"));
         }
-        Command::User(UserCommand::Create { tenant, email, name, password, roles }) => {
+        Command::User(UserCommand::Create {
+            tenant,
+            email,
+            name,
+            password,
+            roles,
+        }) => {
             let kernel = Kernel::open(config).await?;
-            let name = name.unwrap_or_else(|| email.split('@').next().unwrap_or(&email).to_string());
-            let user = kernel.create_user(&tenant, &email, &name, password.as_deref(), &roles, None).await?;
+            let name =
+                name.unwrap_or_else(|| email.split('@').next().unwrap_or(&email).to_string());
+            let user = kernel
+                .create_user(&tenant, &email, &name, password.as_deref(), &roles, None)
+                .await?;
             print(&format!("created user {} ({})", user.email, user.id));
         }
         Command::Token(TokenCommand::Create { tenant, user, name }) => {
             let kernel = Kernel::open(config).await?;
             print(&kernel.create_token(&tenant, &user, &name).await?);
         }
-        Command::Demo { plugins_dir, no_serve } => {
+        Command::Demo {
+            plugins_dir,
+            no_serve,
+        } => {
             let kernel = Kernel::open(config).await?;
             let token = crate::demo::prepare(&kernel, &plugins_dir).await?;
             let bind = kernel.config.http.bind.clone();
@@ -187,7 +226,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 
 async fn serve(kernel: std::sync::Arc<Kernel>) -> anyhow::Result<()> {
     let bind = kernel.config.http.bind.clone();
-    let listener = TcpListener::bind(&bind).map_err(|e| anyhow::anyhow!("cannot listen on {bind}: {e}"))?;
+    let listener =
+        TcpListener::bind(&bind).map_err(|e| anyhow::anyhow!("cannot listen on {bind}: {e}"))?;
     tracing::info!(%bind, "serving GraphQL at http://{bind}/graphql");
     crate::serve(kernel, listener).await
 }

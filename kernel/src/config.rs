@@ -30,7 +30,10 @@ pub struct StoreConfig {
 
 impl Default for StoreConfig {
     fn default() -> Self {
-        StoreConfig { url: "sqlite://jingxi-data/jingxi.db?mode=rwc".into(), max_connections: 16 }
+        StoreConfig {
+            url: "sqlite://jingxi-data/jingxi.db?mode=rwc".into(),
+            max_connections: 16,
+        }
     }
 }
 
@@ -47,7 +50,11 @@ pub struct HttpConfig {
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        HttpConfig { bind: "127.0.0.1:8080".into(), max_body_bytes: 2 * 1024 * 1024, workers: 0 }
+        HttpConfig {
+            bind: "127.0.0.1:8080".into(),
+            max_body_bytes: 2 * 1024 * 1024,
+            workers: 0,
+        }
     }
 }
 
@@ -92,7 +99,11 @@ impl Config {
         if let Some(path) = &file {
             builder = builder.add_source(config::File::from(path.as_path()).required(true));
         }
-        builder = builder.add_source(config::Environment::with_prefix("JINGXI").separator("__").try_parsing(true));
+        builder = builder.add_source(
+            config::Environment::with_prefix("JINGXI")
+                .separator("__")
+                .try_parsing(true),
+        );
         let config: Config = builder
             .build()
             .and_then(|c| c.try_deserialize())

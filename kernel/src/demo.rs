@@ -7,7 +7,7 @@ use std::path::Path;
 use serde_json::Value;
 
 use crate::model::Locale;
-use crate::runtime::Kernel;
+use crate::runtime::{Caller, Kernel};
 
 const DEMO_TENANT: &str = "demo";
 const DEMO_ADMIN: &str = "admin@demo.jingxi.dev";
@@ -19,14 +19,20 @@ pub const DEMO_PASSWORD: &str = "jingxi-demo";
 pub async fn prepare(kernel: &Kernel, plugins_dir: &Path) -> anyhow::Result<String> {
     let mut files: Vec<_> = std::fs::read_dir(plugins_dir)
         .map_err(|e| {
-            anyhow::anyhow!("cannot read {}: {e}. Hint: run `cargo xtask build` first", plugins_dir.display())
+            anyhow::anyhow!(
+                "cannot read {}: {e}. Hint: run `cargo xtask build` first",
+                plugins_dir.display()
+            )
         })?
         .filter_map(|entry| entry.ok().map(|e| e.path()))
         .filter(|path| path.extension().is_some_and(|ext| ext == "wasm"))
         .collect();
     files.sort();
     if files.is_empty() {
-        anyhow::bail!("no .wasm files in {}. Hint: run `cargo xtask build` first", plugins_dir.display());
+        anyhow::bail!(
+            "no .wasm files in {}. Hint: run `cargo xtask build` first",
+            plugins_dir.display()
+        );
     }
     for file in &files {
         let wasm = std::fs::read(file)?;
@@ -34,26 +40,69 @@ pub async fn prepare(kernel: &Kernel, plugins_dir: &Path) -> anyhow::Result<Stri
         tracing::info!(plugin = %plugin.def.id, version = %plugin.def.version, "installed");
     }
     if kernel.store.tenant_by_slug(DEMO_TENANT).await?.is_none() {
-        let plugins: Vec<String> = kernel.installed().iter().map(|p| p.def.id.clone()).collect();
-        let tenant = kernel.create_tenant(DEMO_TENANT, "精细示范有限公司", &plugins).await?;
+        let plugins: Vec<String> = kernel
+            .installed()
+            .iter()
+            .map(|p| p.def.id.clone())
+            .collect();
+        let tenant = kernel
+            .create_tenant(DEMO_TENANT, "精细示范有限公司", &plugins)
+            .await?;
         seed(kernel, tenant.id).await?;
     }
     Ok(kernel.create_token(DEMO_TENANT, DEMO_ADMIN, "demo").await?)
 }
 
 async fn seed(kernel: &Kernel, tenant_id: i64) -> anyhow::Result<()> {
-    let head = kernel.store.create_org_unit(tenant_id, "总部", None).await?;
-    let marketing = kernel.store.create_org_unit(tenant_id, "营销中心", Some(head.id)).await?;
-    let sales = kernel.store.create_org_unit(tenant_id, "销售部", Some(marketing.id)).await?;
-    let service = kernel.store.create_org_unit(tenant_id, "客服部", Some(head.id)).await?;
+    let head = kernel
+        .store
+        .create_org_unit(tenant_id, "总部", None)
+        .await?;
+    let marketing = kernel
+        .store
+        .create_org_unit(tenant_id, "营销中心", Some(head.id))
+        .await?;
+    let sales = kernel
+        .store
+        .create_org_unit(tenant_id, "销售部", Some(marketing.id))
+        .await?;
+    let service = kernel
+        .store
+        .create_org_unit(tenant_id, "客服部", Some(head.id))
+        .await?;
     let units = [head.id, marketing.id, sales.id, service.id];
-    let known_roles: Vec<String> = kernel.installed().iter().flat_map(|p| p.def.roles.iter().map(|r| r.id.clone())).collect();
+    let known_roles: Vec<String> = kernel
+        .installed()
+        .iter()
+        .flat_map(|p| p.def.roles.iter().map(|r| r.id.clone()))
+        .collect();
     for (email, name, role, unit) in users_list() {
-        let roles: Vec<String> = [role].into_iter().map(str::to_string).filter(|r| r == "admin" || known_roles.contains(r)).collect();
-        kernel.create_user(DEMO_TENANT, email, name, Some(DEMO_PASSWORD), &roles, Some(units[unit])).await?;
+        let roles: Vec<String> = [role]
+            .into_iter()
+            .map(str::to_string)
+            .filter(|r| r == "admin" || known_roles.contains(r))
+            .collect();
+        kernel
+            .create_user(
+                DEMO_TENANT,
+                email,
+                name,
+                Some(DEMO_PASSWORD),
+                &roles,
+                Some(units[unit]),
+            )
+            .await?;
     }
-    let admin = kernel.store.user_by_email(tenant_id, DEMO_ADMIN).await?.ok_or_else(|| anyhow::anyhow!("demo admin missing"))?;
-    let row = kernel.store.principal(tenant_id, admin.id).await?.ok_or_else(|| anyhow::anyhow!("demo admin missing"))?;
+    let admin = kernel
+        .store
+        .user_by_email(tenant_id, DEMO_ADMIN)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("demo admin missing"))?;
+    let row = kernel
+        .store
+        .principal(tenant_id, admin.id)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("demo admin missing"))?;
     let principal = crate::permissions::Principal::new(row, &[]);
     let catalog = kernel.catalog(tenant_id).await?;
     let items: Vec<Value> = serde_json::from_str(include_str!("demo.json"))?;
@@ -65,23 +114,47 @@ async fn seed(kernel: &Kernel, tenant_id: i64) -> anyhow::Result<()> {
     }
     for item in items {
         let entity_name = item["entity"].as_str().unwrap_or_default();
-        let Some(entity) = catalog.entity(entity_name) else { continue };
+        let Some(entity) = catalog.entity(entity_name) else {
+            continue;
+        };
         let record = resolve(item["record"].clone(), &ids);
-        let Value::Object(record) = record else { continue };
+        let Value::Object(record) = record else {
+            continue;
+        };
         let actor = match item["as"].as_str() {
             Some(email) => {
-                let user = kernel.store.user_by_email(tenant_id, email).await?.ok_or_else(|| anyhow::anyhow!("no demo user {email}"))?;
-                let row = kernel.store.principal(tenant_id, user.id).await?.ok_or_else(|| anyhow::anyhow!("no demo user {email}"))?;
+                let user = kernel
+                    .store
+                    .user_by_email(tenant_id, email)
+                    .await?
+                    .ok_or_else(|| anyhow::anyhow!("no demo user {email}"))?;
+                let row = kernel
+                    .store
+                    .principal(tenant_id, user.id)
+                    .await?
+                    .ok_or_else(|| anyhow::anyhow!("no demo user {email}"))?;
                 let grants = kernel.store.grants_for_roles(tenant_id, &row.roles).await?;
                 crate::permissions::Principal::new(row, &grants)
             }
             None => principal.clone(),
         };
         let created = kernel
-            .create(&actor, &catalog, &entity, vec![record], false, Locale::ZhCn)
+            .create(
+                &Caller {
+                    principal: &actor,
+                    catalog: &catalog,
+                    locale: Locale::ZhCn,
+                },
+                &entity,
+                vec![record],
+                false,
+            )
             .await
             .map_err(|e| anyhow::anyhow!("demo record for {entity_name} refused: {e}"))?;
-        if let (Some(key), Some(id)) = (item["key"].as_str(), created.first().and_then(|r| r["id"].as_str())) {
+        if let (Some(key), Some(id)) = (
+            item["key"].as_str(),
+            created.first().and_then(|r| r["id"].as_str()),
+        ) {
             ids.insert(key.to_string(), id.to_string());
         }
     }
@@ -107,7 +180,9 @@ fn resolve(value: Value, ids: &HashMap<String, String>) -> Value {
             None => Value::String(text),
         },
         Value::Array(items) => Value::Array(items.into_iter().map(|v| resolve(v, ids)).collect()),
-        Value::Object(map) => Value::Object(map.into_iter().map(|(k, v)| (k, resolve(v, ids))).collect()),
+        Value::Object(map) => {
+            Value::Object(map.into_iter().map(|(k, v)| (k, resolve(v, ids))).collect())
+        }
         other => other,
     }
 }

@@ -29,6 +29,16 @@ pub struct RequestContext {
     pub locale: Locale,
 }
 
+impl RequestContext {
+    pub fn caller(&self) -> runtime::Caller<'_> {
+        runtime::Caller {
+            principal: &self.principal,
+            catalog: &self.catalog,
+            locale: self.locale,
+        }
+    }
+}
+
 /// Schemas by the key of the enabled plugin set; tenants with the same modules share one.
 #[derive(Default)]
 pub struct SchemaCache {
@@ -42,12 +52,22 @@ impl std::fmt::Debug for SchemaCache {
 }
 
 impl SchemaCache {
-    pub fn schema(&self, kernel: &Kernel, catalog: &TenantCatalog) -> Result<Schema, async_graphql::Error> {
-        if let Some(schema) = self.schemas.read().expect("schema cache lock").get(&catalog.key) {
+    pub fn schema(
+        &self,
+        kernel: &Kernel,
+        catalog: &TenantCatalog,
+    ) -> Result<Schema, async_graphql::Error> {
+        if let Some(schema) = self
+            .schemas
+            .read()
+            .expect("schema cache lock")
+            .get(&catalog.key)
+        {
             return Ok(schema.clone());
         }
-        let schema = build_schema(catalog, &kernel.config.api)
-            .map_err(|error| async_graphql::Error::new(format!("cannot build the API schema: {error}")))?;
+        let schema = build_schema(catalog, &kernel.config.api).map_err(|error| {
+            async_graphql::Error::new(format!("cannot build the API schema: {error}"))
+        })?;
         let mut schemas = self.schemas.write().expect("schema cache lock");
         if schemas.len() > 256 {
             schemas.clear();
@@ -93,17 +113,26 @@ pub fn error_response(code: Code, message: &str) -> Response {
 /// query parse and validation errors become `BAD_REQUEST`, limit errors `LIMIT_EXCEEDED`.
 pub fn ensure_codes(mut response: Response) -> Response {
     for error in &mut response.errors {
-        let has_code = error.extensions.as_ref().is_some_and(|e| e.get("code").is_some());
+        let has_code = error
+            .extensions
+            .as_ref()
+            .is_some_and(|e| e.get("code").is_some());
         if has_code {
             continue;
         }
         let lower = error.message.to_ascii_lowercase();
-        let code = if lower.contains("too complex") || lower.contains("too deep") || lower.contains("nested too deep") {
+        let code = if lower.contains("too complex")
+            || lower.contains("too deep")
+            || lower.contains("nested too deep")
+        {
             Code::LimitExceeded
         } else {
             Code::BadRequest
         };
-        error.extensions.get_or_insert_with(Default::default).set("code", code.as_str());
+        error
+            .extensions
+            .get_or_insert_with(Default::default)
+            .set("code", code.as_str());
     }
     response
 }
@@ -124,7 +153,12 @@ pub async fn execute(
         Ok(schema) => schema,
         Err(error) => return error_response(Code::Internal, &error.message),
     };
-    let context = RequestContext { kernel: kernel.clone(), principal, catalog, locale };
+    let context = RequestContext {
+        kernel: kernel.clone(),
+        principal,
+        catalog,
+        locale,
+    };
     let loader = schema::record_loader(context.clone());
     ensure_codes(schema.execute(request.data(context).data(loader)).await)
 }

@@ -34,26 +34,38 @@ fn locale(request: &HttpRequest) -> Locale {
 }
 
 fn json_response(status: StatusCode, body: &impl serde::Serialize) -> HttpResponse {
-    HttpResponse::build(status).insert_header((CONTENT_TYPE, "application/json")).json(body)
+    HttpResponse::build(status)
+        .insert_header((CONTENT_TYPE, "application/json"))
+        .json(body)
 }
 
 fn graphql_error(status: StatusCode, code: Code, message: &str) -> HttpResponse {
     json_response(status, &graphql::error_response(code, message))
 }
 
-async fn graphql_endpoint(state: web::Data<State>, request: HttpRequest, body: web::Bytes) -> HttpResponse {
+async fn graphql_endpoint(
+    state: web::Data<State>,
+    request: HttpRequest,
+    body: web::Bytes,
+) -> HttpResponse {
     let locale = locale(&request);
     let token = request
         .headers()
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
         .map(str::trim);
     let Some(token) = token.filter(|t| !t.is_empty()) else {
         return graphql_error(
             StatusCode::UNAUTHORIZED,
             Code::Unauthenticated,
-            &locale.pick("缺少访问令牌。请在 Authorization: Bearer <token> 中提供。", "Missing token. Hint: send Authorization: Bearer <token>."),
+            &locale.pick(
+                "缺少访问令牌。请在 Authorization: Bearer <token> 中提供。",
+                "Missing token. Hint: send Authorization: Bearer <token>.",
+            ),
         );
     };
     let principal = match state.kernel.authenticate(token).await {
@@ -62,12 +74,19 @@ async fn graphql_endpoint(state: web::Data<State>, request: HttpRequest, body: w
             return graphql_error(
                 StatusCode::UNAUTHORIZED,
                 Code::Unauthenticated,
-                &locale.pick("访问令牌无效、已过期或已吊销。", "The token is invalid, expired or revoked."),
+                &locale.pick(
+                    "访问令牌无效、已过期或已吊销。",
+                    "The token is invalid, expired or revoked.",
+                ),
             );
         }
         Err(error) => {
             tracing::error!(%error, "authentication failed");
-            return graphql_error(StatusCode::INTERNAL_SERVER_ERROR, Code::Internal, "Internal error.");
+            return graphql_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                Code::Internal,
+                "Internal error.",
+            );
         }
     };
     let gql_request: async_graphql::Request = match serde_json::from_slice(&body) {
@@ -76,11 +95,21 @@ async fn graphql_endpoint(state: web::Data<State>, request: HttpRequest, body: w
             return graphql_error(
                 StatusCode::BAD_REQUEST,
                 Code::BadRequest,
-                &locale.pick(format!("请求体不是有效的 GraphQL JSON:{error}"), format!("The body is not a GraphQL JSON request: {error}")),
+                &locale.pick(
+                    format!("请求体不是有效的 GraphQL JSON:{error}"),
+                    format!("The body is not a GraphQL JSON request: {error}"),
+                ),
             );
         }
     };
-    let response = graphql::execute(&state.kernel, &state.schemas, principal, locale, gql_request).await;
+    let response = graphql::execute(
+        &state.kernel,
+        &state.schemas,
+        principal,
+        locale,
+        gql_request,
+    )
+    .await;
     json_response(StatusCode::OK, &response)
 }
 
@@ -100,7 +129,11 @@ async fn login(state: web::Data<State>, request: HttpRequest, body: web::Bytes) 
                 "message": locale.pick("请求体应为 {\"tenant\", \"email\", \"password\"}。", "Expected {\"tenant\", \"email\", \"password\"}.")}}),
         );
     };
-    match state.kernel.login(&login.tenant, &login.email, &login.password).await {
+    match state
+        .kernel
+        .login(&login.tenant, &login.email, &login.password)
+        .await
+    {
         Ok(Some(token)) => json_response(StatusCode::OK, &serde_json::json!({"token": token})),
         Ok(None) => json_response(
             StatusCode::UNAUTHORIZED,
@@ -109,7 +142,10 @@ async fn login(state: web::Data<State>, request: HttpRequest, body: web::Bytes) 
         ),
         Err(error) => {
             tracing::error!(%error, "login failed");
-            json_response(StatusCode::INTERNAL_SERVER_ERROR, &serde_json::json!({"error": {"code": "INTERNAL", "message": "Internal error."}}))
+            json_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &serde_json::json!({"error": {"code": "INTERNAL", "message": "Internal error."}}),
+            )
         }
     }
 }
@@ -119,11 +155,19 @@ async fn healthz() -> HttpResponse {
 }
 
 /// Serves the API on `listener` until the returned server is stopped.
-pub fn serve(kernel: Arc<Kernel>, listener: TcpListener) -> std::io::Result<actix_web::dev::Server> {
-    let state = State { kernel: kernel.clone(), schemas: Arc::new(SchemaCache::default()) };
+pub fn serve(
+    kernel: Arc<Kernel>,
+    listener: TcpListener,
+) -> std::io::Result<actix_web::dev::Server> {
+    let state = State {
+        kernel: kernel.clone(),
+        schemas: Arc::new(SchemaCache::default()),
+    };
     let max_body = kernel.config.http.max_body_bytes;
     let workers = match kernel.config.http.workers {
-        0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
+        0 => std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2),
         n => n,
     };
     let server = HttpServer::new(move || {

@@ -34,7 +34,11 @@ pub enum Error {
     #[error(
         "plugin {plugin} was built against jingxi:plugin@{found}; this kernel supports {supported}. Hint: rebuild it with a matching jingxi-sdk."
     )]
-    Contract { plugin: String, found: String, supported: String },
+    Contract {
+        plugin: String,
+        found: String,
+        supported: String,
+    },
     #[error("entity {entity}: {message}")]
     Entity { entity: String, message: String },
 }
@@ -129,12 +133,16 @@ pub enum FieldKind {
     Date,
     DateTime,
     /// Exact decimal with a fixed number of fraction digits; money has scale 2.
-    Decimal { scale: u32 },
+    Decimal {
+        scale: u32,
+    },
     Integer,
     Float,
     Boolean,
     /// A reference to another entity (`org.region`) or to `kernel.user` / `kernel.org_unit`.
-    Ref { target: String },
+    Ref {
+        target: String,
+    },
     /// Anything else (multi-selects, nested objects), stored as JSON.
     Json,
 }
@@ -171,20 +179,29 @@ fn str_at<'a>(value: &'a Value, pointer: &str) -> Option<&'a str> {
 }
 
 fn english_title(value: &Value, fallback: &str) -> String {
-    str_at(value, "/x-jingxi/i18n/en/title").or(str_at(value, "/i18n/en/title")).unwrap_or(fallback).to_string()
+    str_at(value, "/x-jingxi/i18n/en/title")
+        .or(str_at(value, "/i18n/en/title"))
+        .unwrap_or(fallback)
+        .to_string()
 }
 
 fn strings(value: Option<&Value>) -> Vec<String> {
     value
         .and_then(Value::as_array)
-        .map(|items| items.iter().filter_map(|item| item.as_str().map(str::to_string)).collect())
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|item| item.as_str().map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
 impl PluginDef {
     /// Parses and checks the JSON a plugin's `describe` returned.
     pub fn from_manifest(json: &str) -> Result<PluginDef, Error> {
-        let manifest: Value = serde_json::from_str(json).map_err(|error| Error::NotJson(error.to_string()))?;
+        let manifest: Value =
+            serde_json::from_str(json).map_err(|error| Error::NotJson(error.to_string()))?;
         let problems: Vec<String> = MANIFEST_SCHEMA
             .iter_errors(&manifest)
             .take(20)
@@ -221,15 +238,29 @@ impl PluginDef {
             })
             .collect();
         let mut entities = Vec::new();
-        for entity in manifest.get("entities").and_then(Value::as_array).into_iter().flatten() {
+        for entity in manifest
+            .get("entities")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             let name = str_at(entity, "/name").unwrap_or_default();
             let schema = entity.get("schema").cloned().unwrap_or(Value::Null);
             entities.push(Arc::new(EntityDef::new(&id, name, schema)?));
         }
         let mut grants = Vec::new();
-        for grant in manifest.get("grants").and_then(Value::as_array).into_iter().flatten() {
+        for grant in manifest
+            .get("grants")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             let entity = str_at(grant, "/entity").unwrap_or_default();
-            let qualified = if entity.contains('.') { entity.to_string() } else { format!("{id}.{entity}") };
+            let qualified = if entity.contains('.') {
+                entity.to_string()
+            } else {
+                format!("{id}.{entity}")
+            };
             if !entities.iter().any(|def| def.qualified == qualified) {
                 return Err(Error::Entity {
                     entity: qualified,
@@ -244,7 +275,9 @@ impl PluginDef {
             });
         }
         Ok(PluginDef {
-            version: str_at(&manifest, "/version").unwrap_or_default().to_string(),
+            version: str_at(&manifest, "/version")
+                .unwrap_or_default()
+                .to_string(),
             title_en: english_title(&manifest, &title),
             title,
             requires: strings(manifest.get("requires")),
@@ -265,12 +298,18 @@ impl PluginDef {
     pub fn foreign_refs(&self) -> Vec<(String, String)> {
         let mut refs = Vec::new();
         for entity in &self.entities {
-            let fields = entity.fields.iter().chain(entity.children.iter().flat_map(|child| child.fields.iter()));
+            let fields = entity
+                .fields
+                .iter()
+                .chain(entity.children.iter().flat_map(|child| child.fields.iter()));
             for field in fields {
                 if let FieldKind::Ref { target } = &field.kind {
                     let plugin = target.split('.').next().unwrap_or_default();
                     if plugin != self.id && plugin != "kernel" {
-                        refs.push((format!("{}.{}", entity.qualified, field.name), target.clone()));
+                        refs.push((
+                            format!("{}.{}", entity.qualified, field.name),
+                            target.clone(),
+                        ));
                     }
                 }
             }
@@ -288,7 +327,10 @@ impl EntityDef {
     /// Checks an entity schema against the dialect and builds its typed definition.
     pub fn new(plugin: &str, name: &str, schema: Value) -> Result<EntityDef, Error> {
         let qualified = format!("{plugin}.{name}");
-        let fail = |message: String| Error::Entity { entity: qualified.clone(), message };
+        let fail = |message: String| Error::Entity {
+            entity: qualified.clone(),
+            message,
+        };
         let title = str_at(&schema, "/title").unwrap_or(name).to_string();
         let required: Vec<String> = strings(schema.get("required"));
         let properties = schema
@@ -304,29 +346,44 @@ impl EntityDef {
                 )));
             }
             if field_name.contains("__") {
-                return Err(fail(format!("property `{field_name}` must not contain `__`")));
+                return Err(fail(format!(
+                    "property `{field_name}` must not contain `__`"
+                )));
             }
             if let Some(items) = child_items(property) {
                 let child_fields = items
                     .get("properties")
                     .and_then(Value::as_object)
-                    .ok_or_else(|| fail(format!("child table `{field_name}` has no `properties`")))?;
+                    .ok_or_else(|| {
+                        fail(format!("child table `{field_name}` has no `properties`"))
+                    })?;
                 let child_required = strings(items.get("required"));
                 let mut defs = Vec::new();
                 for (child_field, child_property) in child_fields {
                     if child_items(child_property).is_some() {
-                        return Err(fail(format!("`{field_name}.{child_field}`: child tables cannot nest")));
+                        return Err(fail(format!(
+                            "`{field_name}.{child_field}`: child tables cannot nest"
+                        )));
                     }
                     if CHILD_RESERVED.contains(&child_field.as_str()) {
-                        return Err(fail(format!("`{field_name}.{child_field}` is a reserved column name")));
+                        return Err(fail(format!(
+                            "`{field_name}.{child_field}` is a reserved column name"
+                        )));
                     }
-                    defs.push(field_def(child_field, child_property, &child_required).map_err(&fail)?);
+                    defs.push(
+                        field_def(child_field, child_property, &child_required).map_err(&fail)?,
+                    );
                 }
                 let child_title = str_at(property, "/title").unwrap_or(field_name).to_string();
                 children.push(ChildDef {
                     graphql_name: camel_case(field_name),
                     table: format!("{plugin}__{name}__{field_name}"),
-                    type_name: format!("{}{}{}", pascal_case(plugin), pascal_case(name), pascal_case(field_name)),
+                    type_name: format!(
+                        "{}{}{}",
+                        pascal_case(plugin),
+                        pascal_case(name),
+                        pascal_case(field_name)
+                    ),
                     title_en: english_title(property, &child_title),
                     title: child_title,
                     name: field_name.clone(),
@@ -346,7 +403,9 @@ impl EntityDef {
         for index in &indexes {
             for column in index {
                 if !fields.iter().any(|field| &field.name == column) {
-                    return Err(fail(format!("index column `{column}` is not a scalar property")));
+                    return Err(fail(format!(
+                        "index column `{column}` is not a scalar property"
+                    )));
                 }
             }
         }
@@ -417,7 +476,12 @@ fn child_items(property: &Value) -> Option<&Map<String, Value>> {
 
 fn field_def(name: &str, property: &Value, required: &[String]) -> Result<FieldDef, String> {
     let extension = property.get("x-jingxi");
-    let flag = |key: &str| extension.and_then(|x| x.get(key)).and_then(Value::as_bool).unwrap_or(false);
+    let flag = |key: &str| {
+        extension
+            .and_then(|x| x.get(key))
+            .and_then(Value::as_bool)
+            .unwrap_or(false)
+    };
     let kind = field_kind(name, property)?;
     let title = str_at(property, "/title").unwrap_or(name).to_string();
     Ok(FieldDef {
@@ -440,14 +504,21 @@ fn field_kind(name: &str, property: &Value) -> Result<FieldKind, String> {
     let extension = property.get("x-jingxi");
     if let Some(target) = extension.and_then(|x| x.get("ref")).and_then(Value::as_str) {
         if json_type != Some("string") || format != Some("uuid") {
-            return Err(format!("reference `{name}` must be {{\"type\": \"string\", \"format\": \"uuid\"}}"));
+            return Err(format!(
+                "reference `{name}` must be {{\"type\": \"string\", \"format\": \"uuid\"}}"
+            ));
         }
-        return Ok(FieldKind::Ref { target: target.to_string() });
+        return Ok(FieldKind::Ref {
+            target: target.to_string(),
+        });
     }
     if extension.and_then(|x| x.get("money")).is_some() {
         return decimal(name, json_type, 2);
     }
-    if let Some(scale) = extension.and_then(|x| x.pointer("/decimal/scale")).and_then(Value::as_u64) {
+    if let Some(scale) = extension
+        .and_then(|x| x.pointer("/decimal/scale"))
+        .and_then(Value::as_u64)
+    {
         return decimal(name, json_type, scale as u32);
     }
     Ok(match (json_type, format) {
@@ -474,7 +545,11 @@ fn decimal(name: &str, json_type: Option<&str>, scale: u32) -> Result<FieldKind,
 fn localize(value: &mut Value) {
     match value {
         Value::Object(map) => {
-            if let Some(en) = map.get("x-jingxi").and_then(|x| x.pointer("/i18n/en")).cloned() {
+            if let Some(en) = map
+                .get("x-jingxi")
+                .and_then(|x| x.pointer("/i18n/en"))
+                .cloned()
+            {
                 for key in ["title", "description"] {
                     if let Some(text) = en.get(key) {
                         map.insert(key.to_string(), text.clone());
@@ -505,31 +580,44 @@ mod tests {
     #[test]
     fn maps_property_shapes_to_kinds() {
         let json = manifest(json!([{"name": "thing", "schema": {
-            "type": "object", "title": "东西",
-            "properties": {
-                "name": {"type": "string", "title": "名称"},
-                "amount": {"type": "string", "title": "金额", "x-jingxi": {"money": {"currency": "CNY"}}},
-                "region": {"type": "string", "format": "uuid", "title": "区域", "x-jingxi": {"ref": "org.region"}},
-                "lines": {"type": "array", "title": "行", "items": {"type": "object", "properties": {
-                    "qty": {"type": "integer", "title": "数量"}}}}
-            }}}]));
+        "type": "object", "title": "东西",
+        "properties": {
+            "name": {"type": "string", "title": "名称"},
+            "amount": {"type": "string", "title": "金额", "x-jingxi": {"money": {"currency": "CNY"}}},
+            "region": {"type": "string", "format": "uuid", "title": "区域", "x-jingxi": {"ref": "org.region"}},
+            "lines": {"type": "array", "title": "行", "items": {"type": "object", "properties": {
+                "qty": {"type": "integer", "title": "数量"}}}}
+        }}}]));
         let plugin = PluginDef::from_manifest(&json).expect("valid manifest");
         let entity = &plugin.entities[0];
         assert_eq!(entity.table, "demo__thing");
-        assert_eq!(entity.field("amount").map(|f| f.kind.clone()), Some(FieldKind::Decimal { scale: 2 }));
+        assert_eq!(
+            entity.field("amount").map(|f| f.kind.clone()),
+            Some(FieldKind::Decimal { scale: 2 })
+        );
         assert!(entity.field("region").is_some_and(|f| f.index));
         assert_eq!(entity.children[0].table, "demo__thing__lines");
-        assert_eq!(plugin.foreign_refs(), vec![("demo.thing.region".to_string(), "org.region".to_string())]);
+        assert_eq!(
+            plugin.foreign_refs(),
+            vec![("demo.thing.region".to_string(), "org.region".to_string())]
+        );
     }
 
     #[test]
     fn refuses_system_fields_and_float_money() {
-        let system = manifest(json!([{"name": "thing", "schema": {"type": "object", "title": "东西",
-            "properties": {"version": {"type": "integer", "title": "版本"}}}}]));
+        let system = manifest(
+            json!([{"name": "thing", "schema": {"type": "object", "title": "东西",
+            "properties": {"version": {"type": "integer", "title": "版本"}}}}]),
+        );
         let error = PluginDef::from_manifest(&system).expect_err("system field");
-        assert!(error.to_string().contains("`version` is a system field"), "{error}");
-        let float_money = manifest(json!([{"name": "thing", "schema": {"type": "object", "title": "东西",
-            "properties": {"price": {"type": "number", "title": "价格", "x-jingxi": {"money": {}}}}}}]));
+        assert!(
+            error.to_string().contains("`version` is a system field"),
+            "{error}"
+        );
+        let float_money = manifest(
+            json!([{"name": "thing", "schema": {"type": "object", "title": "东西",
+            "properties": {"price": {"type": "number", "title": "价格", "x-jingxi": {"money": {}}}}}}]),
+        );
         let error = PluginDef::from_manifest(&float_money).expect_err("float money");
         assert!(error.to_string().contains("never a JSON number"), "{error}");
     }

@@ -77,8 +77,12 @@ impl Principal {
                 "delete" => Action::Delete,
                 _ => continue,
             };
-            let Some(scope) = Scope::parse(&grant.scope) else { continue };
-            let slot = scopes.entry((grant.entity.clone(), action)).or_insert(scope);
+            let Some(scope) = Scope::parse(&grant.scope) else {
+                continue;
+            };
+            let slot = scopes
+                .entry((grant.entity.clone(), action))
+                .or_insert(scope);
             *slot = (*slot).max(scope);
         }
         Principal {
@@ -122,7 +126,12 @@ impl Principal {
                 None => Rows::Own,
             },
         };
-        store::Access { tenant_id: self.tenant_id, user_id: self.user_id, org_unit_id: self.org_unit_id, rows }
+        store::Access {
+            tenant_id: self.tenant_id,
+            user_id: self.user_id,
+            org_unit_id: self.org_unit_id,
+            rows,
+        }
     }
 }
 
@@ -133,7 +142,12 @@ mod tests {
 
     fn principal(roles: &[&str], grants: &[(&str, &str, &str)], path: Option<&str>) -> Principal {
         let row = PrincipalRow {
-            tenant: TenantRow { id: 7, slug: "acme".into(), name: "Acme".into(), schema_version: 0 },
+            tenant: TenantRow {
+                id: 7,
+                slug: "acme".into(),
+                name: "Acme".into(),
+                schema_version: 0,
+            },
             user: UserRow {
                 id: Uuid::nil(),
                 tenant_id: 7,
@@ -160,7 +174,14 @@ mod tests {
 
     #[test]
     fn broadest_grant_wins_and_missing_grant_reaches_nothing() {
-        let p = principal(&["sales_rep"], &[("crm.customer", "read", "own"), ("crm.customer", "read", "all")], None);
+        let p = principal(
+            &["sales_rep"],
+            &[
+                ("crm.customer", "read", "own"),
+                ("crm.customer", "read", "all"),
+            ],
+            None,
+        );
         assert_eq!(p.access("crm.customer", Action::Read).rows, Rows::All);
         assert_eq!(p.access("crm.customer", Action::Delete).rows, Rows::None);
         assert_eq!(p.access("crm.complaint", Action::Read).rows, Rows::None);
@@ -170,8 +191,15 @@ mod tests {
     fn org_unit_scope_without_unit_falls_back_to_own() {
         let p = principal(&["cs_mgr"], &[("crm.customer", "read", "org_unit")], None);
         assert_eq!(p.access("crm.customer", Action::Read).rows, Rows::Own);
-        let p = principal(&["cs_mgr"], &[("crm.customer", "read", "org_unit")], Some("/a/"));
-        assert_eq!(p.access("crm.customer", Action::Read).rows, Rows::OrgUnit { path: "/a/".into() });
+        let p = principal(
+            &["cs_mgr"],
+            &[("crm.customer", "read", "org_unit")],
+            Some("/a/"),
+        );
+        assert_eq!(
+            p.access("crm.customer", Action::Read).rows,
+            Rows::OrgUnit { path: "/a/".into() }
+        );
     }
 
     #[test]

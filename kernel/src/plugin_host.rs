@@ -187,7 +187,10 @@ struct HostInner {
 
 impl fmt::Debug for PluginHost {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PluginHost").field("limits", &self.inner.limits).field("stats", &self.stats()).finish()
+        f.debug_struct("PluginHost")
+            .field("limits", &self.inner.limits)
+            .field("stats", &self.stats())
+            .finish()
     }
 }
 
@@ -196,10 +199,15 @@ impl PluginHost {
     pub fn new(config: PluginHostConfig) -> Result<Self> {
         let setup = |message: String| Error::Setup { message };
         if config.hook_timeout_ms == 0 || config.kpi_timeout_ms == 0 {
-            return Err(setup("hook_timeout_ms and kpi_timeout_ms must be positive".into()));
+            return Err(setup(
+                "hook_timeout_ms and kpi_timeout_ms must be positive".into(),
+            ));
         }
         if !(1..=4096).contains(&config.memory_limit_mib) {
-            return Err(setup(format!("memory_limit_mib is {}; it must be 1 to 4096", config.memory_limit_mib)));
+            return Err(setup(format!(
+                "memory_limit_mib is {}; it must be 1 to 4096",
+                config.memory_limit_mib
+            )));
         }
         if !(1..=10_000).contains(&config.max_concurrent_calls) {
             return Err(setup(format!(
@@ -210,20 +218,30 @@ impl PluginHost {
         if config.fuel == Some(0) {
             return Err(setup("fuel must be positive when set".into()));
         }
-        let memory_bytes = usize::try_from(config.memory_limit_mib << 20).map_err(|_| setup("memory too large".into()))?;
+        let memory_bytes = usize::try_from(config.memory_limit_mib << 20)
+            .map_err(|_| setup("memory too large".into()))?;
 
-        let engine = sandbox::engine(memory_bytes, config.max_concurrent_calls, config.fuel.is_some())
-            .map_err(|error| setup(format!("cannot configure wasmtime: {error}")))?;
+        let engine = sandbox::engine(
+            memory_bytes,
+            config.max_concurrent_calls,
+            config.fuel.is_some(),
+        )
+        .map_err(|error| setup(format!("cannot configure wasmtime: {error}")))?;
         // A tick of a tenth of the shortest deadline (at most 10 ms) stops a runaway plugin within
         // about 10 % of its limit, without waking the thread needlessly often.
         let tick_ms = (config.hook_timeout_ms.min(config.kpi_timeout_ms) / 10).clamp(1, 10);
-        sandbox::start_epoch_ticker(engine.weak(), Duration::from_millis(tick_ms)).map_err(setup)?;
+        sandbox::start_epoch_ticker(engine.weak(), Duration::from_millis(tick_ms))
+            .map_err(setup)?;
 
         let mut linker = Linker::new(&engine);
-        bindings::add_to_linker(&mut linker).map_err(|error| setup(format!("cannot link host imports: {error:#}")))?;
+        bindings::add_to_linker(&mut linker)
+            .map_err(|error| setup(format!("cannot link host imports: {error:#}")))?;
 
-        let cache = ArtifactCache::open(&config.cache_dir, &engine)
-            .map_err(|source| Error::Cache { path: config.cache_dir.clone(), source })?;
+        let cache =
+            ArtifactCache::open(&config.cache_dir, &engine).map_err(|source| Error::Cache {
+                path: config.cache_dir.clone(),
+                source,
+            })?;
 
         // One tick more than the deadline, so a plugin always gets at least its full time.
         let ticks = |timeout_ms: u64| timeout_ms.div_ceil(tick_ms) + 1;
@@ -268,16 +286,22 @@ impl PluginHost {
     pub fn load(&self, wasm: &[u8]) -> Result<LoadedPlugin> {
         let inner = &*self.inner;
         if wasm.len() > inner.max_wasm_bytes {
-            return Err(Error::TooLarge { what: "plugin wasm", size: wasm.len(), limit: inner.max_wasm_bytes });
+            return Err(Error::TooLarge {
+                what: "plugin wasm",
+                size: wasm.len(),
+                limit: inner.max_wasm_bytes,
+            });
         }
         check_header(wasm).map_err(|message| Error::InvalidWasm { message })?;
         let sha256 = hex::encode(Sha256::digest(wasm));
         let component = self.component(wasm, &sha256)?;
-        check_contract(&inner.engine, &component).map_err(|message| Error::InvalidWasm { message })?;
+        check_contract(&inner.engine, &component)
+            .map_err(|message| Error::InvalidWasm { message })?;
 
         let mut linker = inner.linker.clone();
-        let link_error =
-            |error: wasmtime::Error| Error::InvalidWasm { message: format!("cannot link the plugin's imports: {error:#}") };
+        let link_error = |error: wasmtime::Error| Error::InvalidWasm {
+            message: format!("cannot link the plugin's imports: {error:#}"),
+        };
         let mut denied_imports = Vec::new();
         for import in foreign_imports(&inner.engine, &component) {
             if !sandbox::link_benign_import(&mut linker, &import).map_err(link_error)? {
@@ -290,7 +314,9 @@ impl PluginHost {
         let pre = linker
             .instantiate_pre(&component)
             .and_then(bindings::plugin_pre)
-            .map_err(|error| Error::InvalidWasm { message: format!("plugin does not fit the contract: {error:#}") })?;
+            .map_err(|error| Error::InvalidWasm {
+                message: format!("plugin does not fit the contract: {error:#}"),
+            })?;
 
         let mut plugin = PluginInner {
             sha256,
@@ -304,7 +330,10 @@ impl PluginHost {
         plugin.id = format!("sha256:{}", &plugin.sha256[..12]);
         let manifest_json = plugin.call(Hook::Describe, 0, bindings::describe)?;
         if manifest_json.len() > MAX_MANIFEST_BYTES {
-            return Err(plugin.limit_exceeded(Hook::Describe, format!("output size ({})", bytes(MAX_MANIFEST_BYTES))));
+            return Err(plugin.limit_exceeded(
+                Hook::Describe,
+                format!("output size ({})", bytes(MAX_MANIFEST_BYTES)),
+            ));
         }
         plugin.id = manifest_id(&manifest_json).unwrap_or_else(|| "?".to_owned());
         plugin.manifest_json = manifest_json;
@@ -316,7 +345,9 @@ impl PluginHost {
             );
         }
         tracing::info!(plugin = %plugin.id, sha256 = %plugin.sha256, "plugin loaded");
-        Ok(LoadedPlugin { inner: Arc::new(plugin) })
+        Ok(LoadedPlugin {
+            inner: Arc::new(plugin),
+        })
     }
 
     /// How many plugins were compiled and how many came from the cache.
@@ -333,11 +364,17 @@ impl PluginHost {
         let started = Instant::now();
         if let Some(component) = inner.cache.load(&inner.engine, &key) {
             inner.cache_hits.fetch_add(1, Ordering::Relaxed);
-            tracing::info!(sha256, micros = started.elapsed().as_micros() as u64, "plugin loaded from cache");
+            tracing::info!(
+                sha256,
+                micros = started.elapsed().as_micros() as u64,
+                "plugin loaded from cache"
+            );
             return Ok(component);
         }
-        let component = Component::new(&inner.engine, wasm)
-            .map_err(|error| Error::InvalidWasm { message: format!("cannot compile: {error:#}") })?;
+        let component =
+            Component::new(&inner.engine, wasm).map_err(|error| Error::InvalidWasm {
+                message: format!("cannot compile: {error:#}"),
+            })?;
         inner.compiled.fetch_add(1, Ordering::Relaxed);
         tracing::info!(
             sha256,
@@ -352,7 +389,9 @@ impl PluginHost {
                     tracing::warn!(sha256, %error, "cannot write plugin artifact to the cache");
                 }
             }
-            Err(error) => tracing::warn!(sha256, error = %format!("{error:#}"), "cannot serialize plugin artifact"),
+            Err(error) => {
+                tracing::warn!(sha256, error = %format!("{error:#}"), "cannot serialize plugin artifact")
+            }
         }
         Ok(component)
     }
@@ -377,7 +416,10 @@ struct PluginInner {
 
 impl fmt::Debug for LoadedPlugin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("LoadedPlugin").field("id", &self.inner.id).field("sha256", &self.inner.sha256).finish()
+        f.debug_struct("LoadedPlugin")
+            .field("id", &self.inner.id)
+            .field("sha256", &self.inner.sha256)
+            .finish()
     }
 }
 
@@ -405,38 +447,71 @@ impl LoadedPlugin {
 
     /// Runs `validate` on a batch of records (JSON objects as text); returns one list of errors
     /// per record, in order.
-    pub fn validate(&self, ctx: &HookContext, entity: &str, records: &[String]) -> Result<Vec<Vec<FieldError>>> {
+    pub fn validate(
+        &self,
+        ctx: &HookContext,
+        entity: &str,
+        records: &[String],
+    ) -> Result<Vec<Vec<FieldError>>> {
         let hook = Hook::Validate;
-        let input = context_len(ctx) + entity.len() + records.iter().map(String::len).sum::<usize>();
-        let answer = self.inner.call(hook, input, |plugin, store| bindings::validate(plugin, store, ctx, entity, records))?;
+        let input =
+            context_len(ctx) + entity.len() + records.iter().map(String::len).sum::<usize>();
+        let answer = self.inner.call(hook, input, |plugin, store| {
+            bindings::validate(plugin, store, ctx, entity, records)
+        })?;
         let lists = self.inner.refused(hook, answer)?;
         if lists.len() != records.len() {
             return Err(self.inner.failed(
                 hook,
-                format!("returned {} error lists for {} records", lists.len(), records.len()),
+                format!(
+                    "returned {} error lists for {} records",
+                    lists.len(),
+                    records.len()
+                ),
             ));
         }
-        let size = lists.iter().flatten().map(|e| e.pointer.len() + e.code.len() + e.message.len()).sum();
+        let size = lists
+            .iter()
+            .flatten()
+            .map(|e| e.pointer.len() + e.code.len() + e.message.len())
+            .sum();
         self.inner.check_output_size(hook, size)?;
         Ok(lists)
     }
 
     /// Runs `compute` on a batch of records; returns the records with their computed fields
     /// filled, in order. Each is checked to be a JSON object.
-    pub fn compute(&self, ctx: &HookContext, entity: &str, records: &[String]) -> Result<Vec<String>> {
+    pub fn compute(
+        &self,
+        ctx: &HookContext,
+        entity: &str,
+        records: &[String],
+    ) -> Result<Vec<String>> {
         let hook = Hook::Compute;
-        let input = context_len(ctx) + entity.len() + records.iter().map(String::len).sum::<usize>();
-        let answer = self.inner.call(hook, input, |plugin, store| bindings::compute(plugin, store, ctx, entity, records))?;
+        let input =
+            context_len(ctx) + entity.len() + records.iter().map(String::len).sum::<usize>();
+        let answer = self.inner.call(hook, input, |plugin, store| {
+            bindings::compute(plugin, store, ctx, entity, records)
+        })?;
         let computed = self.inner.refused(hook, answer)?;
         if computed.len() != records.len() {
-            return Err(
-                self.inner.failed(hook, format!("returned {} records for {} records", computed.len(), records.len()))
-            );
+            return Err(self.inner.failed(
+                hook,
+                format!(
+                    "returned {} records for {} records",
+                    computed.len(),
+                    records.len()
+                ),
+            ));
         }
-        self.inner.check_output_size(hook, computed.iter().map(String::len).sum())?;
+        self.inner
+            .check_output_size(hook, computed.iter().map(String::len).sum())?;
         for (record_idx, record) in computed.iter().enumerate() {
             if !is_json_object(record) {
-                return Err(self.inner.failed(hook, format!("returned record {record_idx} that is not a JSON object")));
+                return Err(self.inner.failed(
+                    hook,
+                    format!("returned record {record_idx} that is not a JSON object"),
+                ));
             }
         }
         Ok(computed)
@@ -452,18 +527,23 @@ impl LoadedPlugin {
         comment: &str,
     ) -> Result<Vec<Effect>> {
         let hook = Hook::OnTransition;
-        let input = context_len(ctx) + entity.len() + transition.len() + record.len() + comment.len();
+        let input =
+            context_len(ctx) + entity.len() + transition.len() + record.len() + comment.len();
         let answer = self.inner.call(hook, input, |plugin, store| {
             bindings::on_transition(plugin, store, ctx, entity, transition, record, comment)
         })?;
         let effects = self.inner.refused(hook, answer)?;
-        let size = effects.iter().map(|e| e.entity.len() + e.id.as_ref().map_or(0, String::len) + e.record.len()).sum();
+        let size = effects
+            .iter()
+            .map(|e| e.entity.len() + e.id.as_ref().map_or(0, String::len) + e.record.len())
+            .sum();
         self.inner.check_output_size(hook, size)?;
         for (effect_idx, effect) in effects.iter().enumerate() {
             if !is_json_object(&effect.record) {
-                return Err(
-                    self.inner.failed(hook, format!("returned effect {effect_idx} whose record is not a JSON object"))
-                );
+                return Err(self.inner.failed(
+                    hook,
+                    format!("returned effect {effect_idx} whose record is not a JSON object"),
+                ));
             }
         }
         Ok(effects)
@@ -473,11 +553,15 @@ impl LoadedPlugin {
     pub fn kpi(&self, ctx: &HookContext, id: &str, params: &str) -> Result<String> {
         let hook = Hook::Kpi;
         let input = context_len(ctx) + id.len() + params.len();
-        let answer = self.inner.call(hook, input, |plugin, store| bindings::kpi(plugin, store, ctx, id, params))?;
+        let answer = self.inner.call(hook, input, |plugin, store| {
+            bindings::kpi(plugin, store, ctx, id, params)
+        })?;
         let value = self.inner.refused(hook, answer)?;
         self.inner.check_output_size(hook, value.len())?;
         if serde_json::from_str::<serde::de::IgnoredAny>(&value).is_err() {
-            return Err(self.inner.failed(hook, "returned an answer that is not JSON".into()));
+            return Err(self
+                .inner
+                .failed(hook, "returned an answer that is not JSON".into()));
         }
         Ok(value)
     }
@@ -519,7 +603,11 @@ impl PluginInner {
     ) -> Result<R> {
         let limits = &*self.limits;
         if input_bytes > limits.max_input_bytes {
-            return Err(Error::TooLarge { what: "hook input", size: input_bytes, limit: limits.max_input_bytes });
+            return Err(Error::TooLarge {
+                what: "hook input",
+                size: input_bytes,
+                limit: limits.max_input_bytes,
+            });
         }
         // Taken before the store exists and released after it is gone (locals drop in reverse
         // order), so the pool never holds more instances than there are slots.
@@ -528,16 +616,33 @@ impl PluginInner {
         let _entered = span.enter();
         let started = Instant::now();
 
-        let state = CallState::new(Arc::from(self.id.as_str()), limits.memory_bytes, limits.max_log_bytes);
+        let state = CallState::new(
+            Arc::from(self.id.as_str()),
+            limits.memory_bytes,
+            limits.max_log_bytes,
+        );
         let mut store = Store::new(self.pre.engine(), state);
         store.limiter(|state| &mut state.limiter);
-        store.set_epoch_deadline(if hook.is_slow() { limits.kpi_ticks } else { limits.hook_ticks });
+        store.set_epoch_deadline(if hook.is_slow() {
+            limits.kpi_ticks
+        } else {
+            limits.hook_ticks
+        });
         store.epoch_deadline_trap();
         if let Some(fuel) = limits.fuel {
-            store.set_fuel(fuel).expect("fuel metering is on whenever a fuel budget is configured");
+            store
+                .set_fuel(fuel)
+                .expect("fuel metering is on whenever a fuel budget is configured");
         }
-        let result = self.pre.instantiate(&mut store).and_then(|plugin| run(&plugin, &mut store));
-        tracing::debug!(micros = started.elapsed().as_micros() as u64, ok = result.is_ok(), "plugin call finished");
+        let result = self
+            .pre
+            .instantiate(&mut store)
+            .and_then(|plugin| run(&plugin, &mut store));
+        tracing::debug!(
+            micros = started.elapsed().as_micros() as u64,
+            ok = result.is_ok(),
+            "plugin call finished"
+        );
         result.map_err(|error| self.classify(hook, store.data(), &error))
     }
 
@@ -547,15 +652,24 @@ impl PluginInner {
         if state.memory_exceeded() {
             return self.limit_exceeded(hook, format!("memory ({})", bytes(limits.memory_bytes)));
         }
-        if error.downcast_ref::<wasmtime::PoolConcurrencyLimitError>().is_some() {
+        if error
+            .downcast_ref::<wasmtime::PoolConcurrencyLimitError>()
+            .is_some()
+        {
             return self.busy(hook);
         }
         match error.downcast_ref::<Trap>() {
             Some(Trap::Interrupt) => {
-                let timeout_ms = if hook.is_slow() { limits.kpi_timeout_ms } else { limits.hook_timeout_ms };
+                let timeout_ms = if hook.is_slow() {
+                    limits.kpi_timeout_ms
+                } else {
+                    limits.hook_timeout_ms
+                };
                 self.limit_exceeded(hook, format!("time ({timeout_ms} ms)"))
             }
-            Some(Trap::OutOfFuel) => self.limit_exceeded(hook, format!("fuel ({})", limits.fuel.unwrap_or_default())),
+            Some(Trap::OutOfFuel) => {
+                self.limit_exceeded(hook, format!("fuel ({})", limits.fuel.unwrap_or_default()))
+            }
             Some(trap) => {
                 // The full chain starts with the wasm backtrace; operators get it at debug level,
                 // the error keeps what happened.
@@ -565,7 +679,9 @@ impl PluginInner {
             None => {
                 tracing::debug!(plugin = %self.id, hook = hook.name(), error = ?error, "plugin call failed");
                 let cause = error.root_cause().to_string();
-                let import = cause.strip_prefix("unknown import: ").map(|rest| rest.trim_end_matches(" has not been defined"));
+                let import = cause
+                    .strip_prefix("unknown import: ")
+                    .map(|rest| rest.trim_end_matches(" has not been defined"));
                 let message = match import {
                     // A guest built for wasm32-wasip2 reaches these when it touches files, the
                     // clock or the environment; so does a panic, which reads `RUST_BACKTRACE`.
@@ -595,15 +711,27 @@ impl PluginInner {
 
     fn failed(&self, hook: Hook, message: String) -> Error {
         let (message, _) = sandbox::escape_capped(&message, MAX_MESSAGE_BYTES);
-        Error::PluginFailed { plugin: self.id.clone(), hook: hook.name(), message }
+        Error::PluginFailed {
+            plugin: self.id.clone(),
+            hook: hook.name(),
+            message,
+        }
     }
 
     fn limit_exceeded(&self, hook: Hook, limit: String) -> Error {
-        Error::LimitExceeded { plugin: self.id.clone(), hook: hook.name(), limit }
+        Error::LimitExceeded {
+            plugin: self.id.clone(),
+            hook: hook.name(),
+            limit,
+        }
     }
 
     fn busy(&self, hook: Hook) -> Error {
-        Error::Busy { plugin: self.id.clone(), hook: hook.name(), slots: self.slots.max() }
+        Error::Busy {
+            plugin: self.id.clone(),
+            hook: hook.name(),
+            slots: self.slots.max(),
+        }
     }
 }
 
@@ -614,12 +742,17 @@ fn check_header(wasm: &[u8]) -> std::result::Result<(), String> {
         return Err("not a WebAssembly component but a native (ELF) file".into());
     }
     if wasm.len() < 8 || !wasm.starts_with(b"\0asm") {
-        return Err("not a WebAssembly component (the file does not start with the wasm magic bytes)".into());
+        return Err(
+            "not a WebAssembly component (the file does not start with the wasm magic bytes)"
+                .into(),
+        );
     }
     match wasm[4..8] {
-        [1, 0, 0, 0] => Err("not a WebAssembly component but a core module; build the plugin for wasm32-wasip2 \
+        [1, 0, 0, 0] => Err(
+            "not a WebAssembly component but a core module; build the plugin for wasm32-wasip2 \
              or wrap it with `wasm-tools component new`"
-            .into()),
+                .into(),
+        ),
         [_, _, 1, 0] => Ok(()),
         _ => Err("not a WebAssembly component (unknown binary layer)".into()),
     }
@@ -631,11 +764,16 @@ fn check_contract(engine: &Engine, component: &Component) -> std::result::Result
     let (major, minor, _) = bindings::CONTRACT_VERSION;
     let supported = format!("{major}.{minor}.x");
     let component_type = component.component_type();
-    let exports: Vec<&str> = component_type.exports(engine).map(|(name, _)| name).collect();
+    let exports: Vec<&str> = component_type
+        .exports(engine)
+        .map(|(name, _)| name)
+        .collect();
     let imports = component_type.imports(engine).map(|(name, _)| name);
     let prefix = format!("{}/", bindings::CONTRACT_PACKAGE);
     for name in exports.iter().copied().chain(imports) {
-        let Some(rest) = name.strip_prefix(&prefix) else { continue };
+        let Some(rest) = name.strip_prefix(&prefix) else {
+            continue;
+        };
         let Some((_, version)) = rest.split_once('@') else {
             return Err(format!(
                 "plugin uses `{name}` without a version; this kernel supports {}@{supported}",
@@ -649,8 +787,16 @@ fn check_contract(engine: &Engine, component: &Component) -> std::result::Result
             ));
         }
     }
-    if !exports.iter().any(|name| name.starts_with(&format!("{prefix}hooks@"))) {
-        let mut listed = exports.iter().take(5).map(|name| format!("`{name}`")).collect::<Vec<_>>().join(", ");
+    if !exports
+        .iter()
+        .any(|name| name.starts_with(&format!("{prefix}hooks@")))
+    {
+        let mut listed = exports
+            .iter()
+            .take(5)
+            .map(|name| format!("`{name}`"))
+            .collect::<Vec<_>>()
+            .join(", ");
         if listed.is_empty() {
             listed = "nothing".into();
         }
@@ -684,7 +830,9 @@ fn foreign_imports(engine: &Engine, component: &Component) -> Vec<String> {
         .imports(engine)
         .map(|(name, _)| name)
         .filter(|name| {
-            let interface = name.split_once('@').map_or(*name, |(interface, _)| interface);
+            let interface = name
+                .split_once('@')
+                .map_or(*name, |(interface, _)| interface);
             !bindings::HOST_INTERFACES.contains(&interface)
         })
         .map(str::to_owned)
@@ -700,16 +848,22 @@ fn manifest_id(manifest_json: &str) -> Option<String> {
     let id = serde_json::from_str::<Head>(manifest_json).ok()?.id;
     let plausible = !id.is_empty()
         && id.len() <= 64
-        && id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-' || b == b'.');
+        && id.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-' || b == b'.'
+        });
     plausible.then_some(id)
 }
 
 fn is_json_object(text: &str) -> bool {
-    text.trim_start().starts_with('{') && serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok()
+    text.trim_start().starts_with('{')
+        && serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok()
 }
 
 fn context_len(ctx: &HookContext) -> usize {
-    ctx.tenant.len() + ctx.user_id.len() + ctx.locale.len() + ctx.roles.iter().map(String::len).sum::<usize>()
+    ctx.tenant.len()
+        + ctx.user_id.len()
+        + ctx.locale.len()
+        + ctx.roles.iter().map(String::len).sum::<usize>()
 }
 
 /// `64 MiB`, `4 KiB`, `1000 bytes`: limits as people configure them.
@@ -726,7 +880,11 @@ mod tests {
     use super::*;
 
     fn host(cache_dir: &std::path::Path) -> PluginHost {
-        let config = PluginHostConfig { cache_dir: cache_dir.to_owned(), max_concurrent_calls: 4, ..Default::default() };
+        let config = PluginHostConfig {
+            cache_dir: cache_dir.to_owned(),
+            max_concurrent_calls: 4,
+            ..Default::default()
+        };
         PluginHost::new(config).expect("the host starts")
     }
 
@@ -735,7 +893,10 @@ mod tests {
         let dir = tempfile::tempdir().expect("a temporary directory");
         match host(dir.path()).load(wasm) {
             Err(Error::InvalidWasm { message }) => {
-                assert!(message.contains(expect), "{message:?} should contain {expect:?}")
+                assert!(
+                    message.contains(expect),
+                    "{message:?} should contain {expect:?}"
+                )
             }
             other => panic!("expected InvalidWasm, got {other:?}"),
         }
@@ -750,12 +911,85 @@ mod tests {
 
     #[test]
     fn rejects_a_core_module() {
-        check_invalid(b"\0asm\x01\0\0\0", "not a WebAssembly component but a core module");
+        check_invalid(
+            b"\0asm\x01\0\0\0",
+            "not a WebAssembly component but a core module",
+        );
     }
 
     #[test]
     fn rejects_a_component_without_the_hooks() {
-        check_invalid(b"\0asm\x0d\0\x01\0", "plugin does not export jingxi:plugin/hooks (it exports nothing)");
+        check_invalid(
+            b"\0asm\x0d\0\x01\0",
+            "plugin does not export jingxi:plugin/hooks (it exports nothing)",
+        );
+    }
+
+    #[test]
+    fn caches_artifacts_and_recompiles_tampered_ones() {
+        // The empty component compiles (then fails the contract check), which is enough to
+        // exercise the cache through the public API.
+        let empty_component = b"\0asm\x0d\0\x01\0";
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let load = || {
+            let host = host(dir.path());
+            assert!(matches!(
+                host.load(empty_component),
+                Err(Error::InvalidWasm { .. })
+            ));
+            host.stats()
+        };
+        assert_eq!(
+            load(),
+            PluginHostStats {
+                compiled: 1,
+                cache_hits: 0
+            }
+        );
+        assert_eq!(
+            load(),
+            PluginHostStats {
+                compiled: 0,
+                cache_hits: 1
+            }
+        );
+
+        let artifact = std::fs::read_dir(dir.path())
+            .expect("the cache directory")
+            .map(|entry| entry.expect("an entry").path())
+            .find(|path| path.extension().is_some_and(|ext| ext == "cwasm"))
+            .expect("an artifact");
+        let mut bytes = std::fs::read(&artifact).expect("the artifact");
+        let last = bytes.len() - 1;
+        bytes[last] ^= 1;
+        std::fs::write(&artifact, bytes).expect("tampering");
+        assert_eq!(
+            load(),
+            PluginHostStats {
+                compiled: 1,
+                cache_hits: 0
+            }
+        );
+        assert_eq!(
+            load(),
+            PluginHostStats {
+                compiled: 0,
+                cache_hits: 1
+            }
+        );
+    }
+
+    #[test]
+    fn reports_an_unusable_cache_directory() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let file = dir.path().join("file");
+        std::fs::write(&file, "").expect("a file");
+        let config = PluginHostConfig {
+            cache_dir: file.join("cache"),
+            ..Default::default()
+        };
+        let error = PluginHost::new(config).expect_err("a file is in the way");
+        assert!(matches!(error, Error::Cache { .. }), "{error}");
     }
 
     #[test]
@@ -766,29 +1000,48 @@ mod tests {
     #[test]
     fn rejects_oversized_wasm() {
         let dir = tempfile::tempdir().expect("a temporary directory");
-        let config = PluginHostConfig { cache_dir: dir.path().to_owned(), max_wasm_bytes: 10, ..Default::default() };
+        let config = PluginHostConfig {
+            cache_dir: dir.path().to_owned(),
+            max_wasm_bytes: 10,
+            ..Default::default()
+        };
         let host = PluginHost::new(config).expect("the host starts");
         let error = host.load(&[0; 11]).expect_err("over the cap");
-        assert_eq!(error.to_string(), "plugin wasm is 11 bytes, over the limit of 10 bytes");
+        assert_eq!(
+            error.to_string(),
+            "plugin wasm is 11 bytes, over the limit of 10 bytes"
+        );
     }
 
     #[test]
     fn refuses_unusable_settings() {
         let dir = tempfile::tempdir().expect("a temporary directory");
-        let config = PluginHostConfig { cache_dir: dir.path().to_owned(), memory_limit_mib: 0, ..Default::default() };
+        let config = PluginHostConfig {
+            cache_dir: dir.path().to_owned(),
+            memory_limit_mib: 0,
+            ..Default::default()
+        };
         let error = PluginHost::new(config).expect_err("zero memory");
-        assert_eq!(error.to_string(), "plugin host cannot start: memory_limit_mib is 0; it must be 1 to 4096");
+        assert_eq!(
+            error.to_string(),
+            "plugin host cannot start: memory_limit_mib is 0; it must be 1 to 4096"
+        );
     }
 
     #[test]
     fn config_has_safe_defaults_and_rejects_unknown_keys() {
-        let config: PluginHostConfig = serde_json::from_str(r#"{"hook_timeout_ms": 20}"#).expect("valid config");
+        let config: PluginHostConfig =
+            serde_json::from_str(r#"{"hook_timeout_ms": 20}"#).expect("valid config");
         assert_eq!(config.hook_timeout_ms, 20);
         assert_eq!(config.memory_limit_mib, 64);
         assert_eq!(config.fuel, None);
         assert_eq!(config.max_concurrent_calls, 64);
-        let error = serde_json::from_str::<PluginHostConfig>(r#"{"hook_timeout": 20}"#).expect_err("unknown key");
-        assert!(error.to_string().contains("unknown field `hook_timeout`"), "{error}");
+        let error = serde_json::from_str::<PluginHostConfig>(r#"{"hook_timeout": 20}"#)
+            .expect_err("unknown key");
+        assert!(
+            error.to_string().contains("unknown field `hook_timeout`"),
+            "{error}"
+        );
     }
 
     #[test]
@@ -804,7 +1057,10 @@ mod tests {
 
     #[test]
     fn reads_plausible_manifest_ids_only() {
-        assert_eq!(manifest_id(r#"{"id": "key_accounts", "title": "大客户"}"#).as_deref(), Some("key_accounts"));
+        assert_eq!(
+            manifest_id(r#"{"id": "key_accounts", "title": "大客户"}"#).as_deref(),
+            Some("key_accounts")
+        );
         assert_eq!(manifest_id(r#"{"id": "evil\u001b[2J"}"#), None);
         assert_eq!(manifest_id(r#"{"title": "no id"}"#), None);
         assert_eq!(manifest_id("not json"), None);

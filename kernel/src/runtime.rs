@@ -66,16 +66,29 @@ pub enum Error {
 }
 
 fn validation_summary(issues: &[RecordIssue]) -> String {
-    let first = issues.first().map(|i| format!(" {}: {}", i.pointer, i.message)).unwrap_or_default();
-    format!("输入无效 / Invalid input ({} problem(s)).{first}", issues.len())
+    let first = issues
+        .first()
+        .map(|i| format!(" {}: {}", i.pointer, i.message))
+        .unwrap_or_default();
+    format!(
+        "输入无效 / Invalid input ({} problem(s)).{first}",
+        issues.len()
+    )
 }
 
 impl From<store::Error> for Error {
     fn from(error: store::Error) -> Self {
         match error {
-            store::Error::Invalid { issues } => Error::Validation { issues: issues.into_iter().map(|i| issue(None, i)).collect() },
+            store::Error::Invalid { issues } => Error::Validation {
+                issues: issues.into_iter().map(|i| issue(None, i)).collect(),
+            },
             store::Error::BadFilter { field, message } => Error::Validation {
-                issues: vec![RecordIssue { index: None, pointer: format!("/{field}"), code: "filter".into(), message }],
+                issues: vec![RecordIssue {
+                    index: None,
+                    pointer: format!("/{field}"),
+                    code: "filter".into(),
+                    message,
+                }],
             },
             store::Error::Refused(message) => Error::BadRequest(message),
             other => Error::Store(other),
@@ -105,12 +118,25 @@ impl ErrorCode for Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 fn issue(index: Option<usize>, issue: FieldIssue) -> RecordIssue {
-    RecordIssue { index, pointer: issue.pointer, code: issue.code, message: issue.message }
+    RecordIssue {
+        index,
+        pointer: issue.pointer,
+        code: issue.code,
+        message: issue.message,
+    }
 }
 
 /// The SHA-256 of a token, hex: what the database keeps instead of the token.
 pub fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// Who writes, in which tenant catalog, in which language: what every write needs.
+#[derive(Debug, Clone, Copy)]
+pub struct Caller<'a> {
+    pub principal: &'a Principal,
+    pub catalog: &'a TenantCatalog,
+    pub locale: Locale,
 }
 
 /// The kernel: one per process, shared by the API and the CLI.
@@ -151,11 +177,21 @@ impl Kernel {
     }
 
     pub fn plugin(&self, id: &str) -> Option<Arc<InstalledPlugin>> {
-        self.plugins.read().expect("plugin registry lock").get(id).cloned()
+        self.plugins
+            .read()
+            .expect("plugin registry lock")
+            .get(id)
+            .cloned()
     }
 
     pub fn installed(&self) -> Vec<Arc<InstalledPlugin>> {
-        let mut plugins: Vec<_> = self.plugins.read().expect("plugin registry lock").values().cloned().collect();
+        let mut plugins: Vec<_> = self
+            .plugins
+            .read()
+            .expect("plugin registry lock")
+            .values()
+            .cloned()
+            .collect();
         plugins.sort_by(|a, b| a.def.id.cmp(&b.def.id));
         plugins
     }
@@ -164,10 +200,15 @@ impl Kernel {
     pub async fn sync_plugins(&self) -> Result<()> {
         for row in self.store.plugins().await? {
             let current = self.plugin(&row.id);
-            if current.as_ref().is_some_and(|p| p.component.sha256() == row.sha256) {
+            if current
+                .as_ref()
+                .is_some_and(|p| p.component.sha256() == row.sha256)
+            {
                 continue;
             }
-            let Some(wasm) = self.store.plugin_wasm(&row.id).await? else { continue };
+            let Some(wasm) = self.store.plugin_wasm(&row.id).await? else {
+                continue;
+            };
             let host = self.host.clone();
             let component = tokio::task::spawn_blocking(move || host.load(&wasm))
                 .await
@@ -185,12 +226,15 @@ impl Kernel {
     /// its tables, and stores it so every kernel node can load it.
     pub async fn install_plugin(&self, wasm: Vec<u8>) -> Result<Arc<InstalledPlugin>> {
         let host = self.host.clone();
-        let (component, wasm) = tokio::task::spawn_blocking(move || host.load(&wasm).map(|c| (c, wasm)))
-            .await
-            .map_err(|error| Error::Internal(error.to_string()))??;
+        let (component, wasm) =
+            tokio::task::spawn_blocking(move || host.load(&wasm).map(|c| (c, wasm)))
+                .await
+                .map_err(|error| Error::Internal(error.to_string()))??;
         let def = PluginDef::from_manifest(component.manifest_json())?;
         if def.id == "kernel" {
-            return Err(Error::BadRequest("插件 id `kernel` 已保留 / The plugin id `kernel` is reserved.".into()));
+            return Err(Error::BadRequest(
+                "插件 id `kernel` 已保留 / The plugin id `kernel` is reserved.".into(),
+            ));
         }
         for entity in &def.entities {
             self.store.ensure_tables(entity).await?;
@@ -203,7 +247,10 @@ impl Kernel {
         };
         self.store.save_plugin(&row, &wasm).await?;
         let installed = Arc::new(InstalledPlugin { def, component });
-        self.plugins.write().expect("plugin registry lock").insert(installed.def.id.clone(), installed.clone());
+        self.plugins
+            .write()
+            .expect("plugin registry lock")
+            .insert(installed.def.id.clone(), installed.clone());
         self.catalogs.write().expect("catalog lock").clear();
         Ok(installed)
     }
@@ -211,7 +258,11 @@ impl Kernel {
     /// Authenticates a bearer token; `None` for an unknown, expired or revoked token.
     pub async fn authenticate(&self, token: &str) -> Result<Option<Arc<Principal>>> {
         let hash = token_hash(token);
-        if let Some((at, principal)) = self.principals.read().expect("principal cache lock").get(&hash)
+        if let Some((at, principal)) = self
+            .principals
+            .read()
+            .expect("principal cache lock")
+            .get(&hash)
             && at.elapsed() < PRINCIPAL_TTL
         {
             return Ok(Some(principal.clone()));
@@ -219,7 +270,10 @@ impl Kernel {
         let Some(row) = self.store.principal_by_token(&hash, Utc::now()).await? else {
             return Ok(None);
         };
-        let grants = self.store.grants_for_roles(row.tenant.id, &row.roles).await?;
+        let grants = self
+            .store
+            .grants_for_roles(row.tenant.id, &row.roles)
+            .await?;
         let principal = Arc::new(Principal::new(row, &grants));
         let mut cache = self.principals.write().expect("principal cache lock");
         if cache.len() > 10_000 {
@@ -227,13 +281,6 @@ impl Kernel {
         }
         cache.insert(hash, (Instant::now(), principal.clone()));
         Ok(Some(principal))
-    }
-
-    fn entity(&self, principal: &Principal, catalog: &TenantCatalog, entity: &str) -> Result<Arc<EntityDef>> {
-        let _ = principal;
-        catalog.entity(entity).ok_or_else(|| {
-            Error::NotFound(format!("实体 {entity} 未启用 / The entity {entity} is not enabled for this tenant."))
-        })
     }
 
     fn hook_context(principal: &Principal, locale: Locale, now: DateTime<Utc>) -> HookContext {
@@ -247,12 +294,22 @@ impl Kernel {
     }
 
     /// Records by id, in the order asked; ids the caller cannot see are `None`.
-    pub async fn get(&self, principal: &Principal, entity: &EntityDef, ids: &[Uuid]) -> Result<Vec<Option<Record>>> {
+    pub async fn get(
+        &self,
+        principal: &Principal,
+        entity: &EntityDef,
+        ids: &[Uuid],
+    ) -> Result<Vec<Option<Record>>> {
         let access = principal.access(&entity.qualified, Action::Read);
         let records = self.store.get_records(&access, entity, ids).await?;
         let mut by_id: HashMap<String, Record> = records
             .into_iter()
-            .filter_map(|r| r.get("id").and_then(Value::as_str).map(str::to_string).map(|id| (id, r)))
+            .filter_map(|r| {
+                r.get("id")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+                    .map(|id| (id, r))
+            })
             .collect();
         Ok(ids.iter().map(|id| by_id.remove(&id.to_string())).collect())
     }
@@ -266,10 +323,18 @@ impl Kernel {
         page: Page,
     ) -> Result<Vec<Record>> {
         let access = principal.access(&entity.qualified, Action::Read);
-        Ok(self.store.list_records(&access, entity, filter, order, page).await?)
+        Ok(self
+            .store
+            .list_records(&access, entity, filter, order, page)
+            .await?)
     }
 
-    pub async fn count(&self, principal: &Principal, entity: &EntityDef, filter: Option<&Filter>) -> Result<u64> {
+    pub async fn count(
+        &self,
+        principal: &Principal,
+        entity: &EntityDef,
+        filter: Option<&Filter>,
+    ) -> Result<u64> {
         let access = principal.access(&entity.qualified, Action::Read);
         Ok(self.store.count_records(&access, entity, filter).await?)
     }
@@ -277,14 +342,13 @@ impl Kernel {
     /// Checks records against the schema, then the plugin's `validate` hook (one call per batch).
     async fn check_records(
         &self,
-        principal: &Principal,
-        catalog: &TenantCatalog,
+        caller: &Caller<'_>,
         entity: &EntityDef,
         records: &[Record],
         batch: bool,
-        locale: Locale,
         now: DateTime<Utc>,
     ) -> Result<()> {
+        let (principal, catalog, locale) = (caller.principal, caller.catalog, caller.locale);
         let mut issues = Vec::new();
         for (record_idx, record) in records.iter().enumerate() {
             let index = batch.then_some(record_idx);
@@ -302,20 +366,32 @@ impl Kernel {
                 }
             }
             let value = Value::Object(record.clone());
-            issues.extend(entity.check(&value, locale).into_iter().map(|i| issue(index, i)));
+            issues.extend(
+                entity
+                    .check(&value, locale)
+                    .into_iter()
+                    .map(|i| issue(index, i)),
+            );
         }
         if issues.is_empty() {
-            issues = self.check_references(principal, catalog, entity, records, batch, locale).await?;
+            issues = self
+                .check_references(caller, entity, records, batch)
+                .await?;
         }
         if !issues.is_empty() {
             return Err(Error::Validation { issues });
         }
-        let Some(plugin) = catalog.plugin_of(entity) else { return Ok(()) };
+        let Some(plugin) = catalog.plugin_of(entity) else {
+            return Ok(());
+        };
         if !plugin.def.has_hook("validate") {
             return Ok(());
         }
         let ctx = Self::hook_context(principal, locale, now);
-        let inputs: Vec<String> = records.iter().map(|r| Value::Object(r.clone()).to_string()).collect();
+        let inputs: Vec<String> = records
+            .iter()
+            .map(|r| Value::Object(r.clone()).to_string())
+            .collect();
         let component = plugin.component.clone();
         let name = entity.name.clone();
         let results = tokio::task::spawn_blocking(move || component.validate(&ctx, &name, &inputs))
@@ -330,27 +406,40 @@ impl Kernel {
                 message: e.message,
             }));
         }
-        if issues.is_empty() { Ok(()) } else { Err(Error::Validation { issues }) }
+        if issues.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Validation { issues })
+        }
     }
 
     /// Lets the plugin fill the fields marked `x-jingxi.computed` (one call per batch). Only those
     /// fields are taken from its answer; everything else stays as the client sent it.
     async fn compute_fields(
         &self,
-        principal: &Principal,
-        catalog: &TenantCatalog,
+        caller: &Caller<'_>,
         entity: &EntityDef,
         mut records: Vec<Record>,
-        locale: Locale,
         now: DateTime<Utc>,
     ) -> Result<Vec<Record>> {
-        let computed: Vec<String> = entity.fields.iter().filter(|f| f.computed).map(|f| f.name.clone()).collect();
-        let Some(plugin) = catalog.plugin_of(entity) else { return Ok(records) };
+        let (principal, catalog, locale) = (caller.principal, caller.catalog, caller.locale);
+        let computed: Vec<String> = entity
+            .fields
+            .iter()
+            .filter(|f| f.computed)
+            .map(|f| f.name.clone())
+            .collect();
+        let Some(plugin) = catalog.plugin_of(entity) else {
+            return Ok(records);
+        };
         if computed.is_empty() || !plugin.def.has_hook("compute") {
             return Ok(records);
         }
         let ctx = Self::hook_context(principal, locale, now);
-        let inputs: Vec<String> = records.iter().map(|r| Value::Object(r.clone()).to_string()).collect();
+        let inputs: Vec<String> = records
+            .iter()
+            .map(|r| Value::Object(r.clone()).to_string())
+            .collect();
         let component = plugin.component.clone();
         let name = entity.name.clone();
         let outputs = tokio::task::spawn_blocking(move || component.compute(&ctx, &name, &inputs))
@@ -360,7 +449,11 @@ impl Kernel {
             return Err(Error::Plugin(plugin_host::Error::PluginFailed {
                 plugin: plugin.def.id.clone(),
                 hook: "compute",
-                message: format!("returned {} records for {} inputs", outputs.len(), records.len()),
+                message: format!(
+                    "returned {} records for {} inputs",
+                    outputs.len(),
+                    records.len()
+                ),
             }));
         }
         for (record, output) in records.iter_mut().zip(outputs) {
@@ -385,20 +478,30 @@ impl Kernel {
     /// a dangling or foreign id is a validation problem, not a silent null later.
     async fn check_references(
         &self,
-        principal: &Principal,
-        catalog: &TenantCatalog,
+        caller: &Caller<'_>,
         entity: &EntityDef,
         records: &[Record],
         batch: bool,
-        locale: Locale,
     ) -> Result<Vec<RecordIssue>> {
-        let tenant_wide = |rows| store::Access { tenant_id: principal.tenant_id, user_id: principal.user_id, org_unit_id: None, rows };
+        let (principal, catalog, locale) = (caller.principal, caller.catalog, caller.locale);
+        let tenant_wide = |rows| store::Access {
+            tenant_id: principal.tenant_id,
+            user_id: principal.user_id,
+            org_unit_id: None,
+            rows,
+        };
         let mut issues = Vec::new();
         for field in &entity.fields {
-            let crate::model::FieldKind::Ref { target } = &field.kind else { continue };
+            let crate::model::FieldKind::Ref { target } = &field.kind else {
+                continue;
+            };
             let mut ids: Vec<(usize, Uuid)> = Vec::new();
             for (record_idx, record) in records.iter().enumerate() {
-                if let Some(id) = record.get(&field.name).and_then(Value::as_str).and_then(|s| Uuid::parse_str(s).ok()) {
+                if let Some(id) = record
+                    .get(&field.name)
+                    .and_then(Value::as_str)
+                    .and_then(|s| Uuid::parse_str(s).ok())
+                {
                     ids.push((record_idx, id));
                 }
             }
@@ -407,8 +510,20 @@ impl Kernel {
             }
             let wanted: Vec<Uuid> = ids.iter().map(|(_, id)| *id).collect();
             let existing: std::collections::HashSet<String> = match target.as_str() {
-                "kernel.user" => self.store.users_by_id(principal.tenant_id, &wanted).await?.into_iter().map(|u| u.id.to_string()).collect(),
-                "kernel.org_unit" => self.store.org_units(principal.tenant_id).await?.into_iter().map(|u| u.id.to_string()).collect(),
+                "kernel.user" => self
+                    .store
+                    .users_by_id(principal.tenant_id, &wanted)
+                    .await?
+                    .into_iter()
+                    .map(|u| u.id.to_string())
+                    .collect(),
+                "kernel.org_unit" => self
+                    .store
+                    .org_units(principal.tenant_id)
+                    .await?
+                    .into_iter()
+                    .map(|u| u.id.to_string())
+                    .collect(),
                 qualified => match catalog.entity(qualified) {
                     Some(target_def) => self
                         .store
@@ -440,14 +555,12 @@ impl Kernel {
     /// Creates records in one transaction; any invalid record means nothing is written.
     pub async fn create(
         &self,
-        principal: &Principal,
-        catalog: &TenantCatalog,
+        caller: &Caller<'_>,
         entity: &EntityDef,
         inputs: Vec<Record>,
         batch: bool,
-        locale: Locale,
     ) -> Result<Vec<Record>> {
-        let _ = self.entity(principal, catalog, &entity.qualified)?;
+        let (principal, locale) = (caller.principal, caller.locale);
         if !principal.may(&entity.qualified, Action::Create) {
             return Err(forbidden(locale, "create", &entity.qualified));
         }
@@ -459,15 +572,31 @@ impl Kernel {
         }
         let now = Utc::now();
         let records: Vec<Record> = inputs.into_iter().map(without_nulls).collect();
-        self.check_records(principal, catalog, entity, &records, batch, locale, now).await?;
-        let records = self.compute_fields(principal, catalog, entity, records, locale, now).await?;
+        self.check_records(caller, entity, &records, batch, now)
+            .await?;
+        let records = self.compute_fields(caller, entity, records, now).await?;
         let access = principal.access(&entity.qualified, Action::Create);
-        let ids = self.store.insert_records(&access, entity, &records, None, now).await?;
+        let ids = self
+            .store
+            .insert_records(&access, entity, &records, None, now)
+            .await?;
         // The caller just wrote these records, so they get them back even without a read grant.
-        let own = store::Access { rows: store::Rows::Own, ..access };
+        let own = store::Access {
+            rows: store::Rows::Own,
+            ..access
+        };
         let mut created = self.store.get_records(&own, entity, &ids).await?;
-        let position: HashMap<String, usize> = ids.iter().enumerate().map(|(i, id)| (id.to_string(), i)).collect();
-        created.sort_by_key(|r| r.get("id").and_then(Value::as_str).and_then(|id| position.get(id)).copied());
+        let position: HashMap<String, usize> = ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| (id.to_string(), i))
+            .collect();
+        created.sort_by_key(|r| {
+            r.get("id")
+                .and_then(Value::as_str)
+                .and_then(|id| position.get(id))
+                .copied()
+        });
         Ok(created)
     }
 
@@ -475,15 +604,19 @@ impl Kernel {
     /// `expected_version` still matches.
     pub async fn update(
         &self,
-        principal: &Principal,
-        catalog: &TenantCatalog,
+        caller: &Caller<'_>,
         entity: &EntityDef,
         id: Uuid,
         patch: Record,
         expected_version: Option<i64>,
-        locale: Locale,
     ) -> Result<Record> {
-        let current = self.get(principal, entity, &[id]).await?.pop().flatten().ok_or_else(|| not_found(locale, id))?;
+        let (principal, locale) = (caller.principal, caller.locale);
+        let current = self
+            .get(principal, entity, &[id])
+            .await?
+            .pop()
+            .flatten()
+            .ok_or_else(|| not_found(locale, id))?;
         if !principal.may(&entity.qualified, Action::Update) {
             return Err(forbidden(locale, "update", &entity.qualified));
         }
@@ -499,7 +632,10 @@ impl Kernel {
                         index: None,
                         pointer: format!("/{key}"),
                         code: "system".into(),
-                        message: locale.pick(format!("系统字段 {key} 不能修改。"), format!("The system field {key} cannot be changed.")),
+                        message: locale.pick(
+                            format!("系统字段 {key} 不能修改。"),
+                            format!("The system field {key} cannot be changed."),
+                        ),
                     }],
                 });
             }
@@ -509,7 +645,10 @@ impl Kernel {
                         index: None,
                         pointer: format!("/{key}"),
                         code: "computed".into(),
-                        message: locale.pick(format!("「{key}」由系统计算,不能填写。"), format!("{key} is computed and cannot be written.")),
+                        message: locale.pick(
+                            format!("「{key}」由系统计算,不能填写。"),
+                            format!("{key} is computed and cannot be written."),
+                        ),
                     }],
                 });
             }
@@ -517,15 +656,31 @@ impl Kernel {
         }
         let merged = without_nulls(merged);
         let now = Utc::now();
-        let computed: Vec<String> = entity.fields.iter().filter(|f| f.computed).map(|f| f.name.clone()).collect();
+        let computed: Vec<String> = entity
+            .fields
+            .iter()
+            .filter(|f| f.computed)
+            .map(|f| f.name.clone())
+            .collect();
         let mut to_check = merged.clone();
         to_check.retain(|key, _| !computed.contains(key));
-        self.check_records(principal, catalog, entity, std::slice::from_ref(&to_check), false, locale, now).await?;
-        let merged = self.compute_fields(principal, catalog, entity, vec![to_check], locale, now).await?.pop().unwrap_or(merged);
+        self.check_records(caller, entity, std::slice::from_ref(&to_check), false, now)
+            .await?;
+        let merged = self
+            .compute_fields(caller, entity, vec![to_check], now)
+            .await?
+            .pop()
+            .unwrap_or(merged);
         let access = principal.access(&entity.qualified, Action::Update);
-        match self.store.update_record(&access, entity, id, expected_version, &merged, now).await {
+        match self
+            .store
+            .update_record(&access, entity, id, expected_version, &merged, now)
+            .await
+        {
             Ok(_) => {}
-            Err(store::Error::NotFound) => return Err(forbidden(locale, "update", &entity.qualified)),
+            Err(store::Error::NotFound) => {
+                return Err(forbidden(locale, "update", &entity.qualified));
+            }
             Err(store::Error::Conflict { expected, actual }) => {
                 return Err(Error::Conflict(locale.pick(
                     format!("记录已被他人修改(当前版本 {actual},期望版本 {expected})。请重新读取后再试。"),
@@ -534,15 +689,35 @@ impl Kernel {
             }
             Err(other) => return Err(other.into()),
         }
-        self.get(principal, entity, &[id]).await?.pop().flatten().ok_or_else(|| not_found(locale, id))
+        self.get(principal, entity, &[id])
+            .await?
+            .pop()
+            .flatten()
+            .ok_or_else(|| not_found(locale, id))
     }
 
-    pub async fn delete(&self, principal: &Principal, entity: &EntityDef, id: Uuid, locale: Locale) -> Result<()> {
-        if self.get(principal, entity, &[id]).await?.pop().flatten().is_none() {
+    pub async fn delete(
+        &self,
+        principal: &Principal,
+        entity: &EntityDef,
+        id: Uuid,
+        locale: Locale,
+    ) -> Result<()> {
+        if self
+            .get(principal, entity, &[id])
+            .await?
+            .pop()
+            .flatten()
+            .is_none()
+        {
             return Err(not_found(locale, id));
         }
         let access = principal.access(&entity.qualified, Action::Delete);
-        if self.store.delete_record(&access, entity, id).await? { Ok(()) } else { Err(forbidden(locale, "delete", &entity.qualified)) }
+        if self.store.delete_record(&access, entity, id).await? {
+            Ok(())
+        } else {
+            Err(forbidden(locale, "delete", &entity.qualified))
+        }
     }
 }
 
@@ -562,7 +737,11 @@ fn without_nulls(record: Record) -> Record {
                     items
                         .into_iter()
                         .map(|item| match item {
-                            Value::Object(map) => Value::Object(map.into_iter().filter(|(_, v)| !v.is_null()).collect::<Map<_, _>>()),
+                            Value::Object(map) => Value::Object(
+                                map.into_iter()
+                                    .filter(|(_, v)| !v.is_null())
+                                    .collect::<Map<_, _>>(),
+                            ),
                             other => other,
                         })
                         .collect(),

@@ -13,8 +13,12 @@ mod records;
 use std::str::FromStr;
 use std::time::Duration;
 
-use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sea_orm::{ConnectOptions, Database, DatabaseBackend, DatabaseConnection, DbErr, SqlxSqliteConnector};
+use sea_orm::sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
+};
+use sea_orm::{
+    ConnectOptions, Database, DatabaseBackend, DatabaseConnection, DbErr, SqlxSqliteConnector,
+};
 use uuid::Uuid;
 
 use crate::config::StoreConfig;
@@ -96,8 +100,9 @@ impl Store {
                 && let Some(parent) = path.parent()
                 && !parent.as_os_str().is_empty()
             {
-                std::fs::create_dir_all(parent)
-                    .map_err(|error| Error::Refused(format!("cannot create {}: {error}", parent.display())))?;
+                std::fs::create_dir_all(parent).map_err(|error| {
+                    Error::Refused(format!("cannot create {}: {error}", parent.display()))
+                })?;
             }
             let options = SqliteConnectOptions::from_str(url)
                 .map_err(|error| Error::Refused(format!("invalid SQLite URL {url}: {error}")))?
@@ -110,7 +115,9 @@ impl Store {
                 .max_connections(config.max_connections.max(1))
                 .connect_with(options)
                 .await
-                .map_err(|error| Error::Refused(format!("cannot open SQLite database {url}: {error}")))?;
+                .map_err(|error| {
+                    Error::Refused(format!("cannot open SQLite database {url}: {error}"))
+                })?;
             let db = SqlxSqliteConnector::from_sqlx_sqlite_pool(pool);
             Ok(Store {
                 db,
@@ -119,9 +126,15 @@ impl Store {
             })
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let mut options = ConnectOptions::new(url);
-            options.max_connections(config.max_connections.max(1)).sqlx_logging(false);
+            options
+                .max_connections(config.max_connections.max(1))
+                .sqlx_logging(false);
             let db = Database::connect(options).await?;
-            Ok(Store { db, backend: DatabaseBackend::Postgres, write_lock: None })
+            Ok(Store {
+                db,
+                backend: DatabaseBackend::Postgres,
+                write_lock: None,
+            })
         } else {
             Err(Error::Refused(format!(
                 "unsupported database URL {url}. Hint: use sqlite://FILE?mode=rwc or postgres://USER@HOST/DB"
@@ -149,7 +162,9 @@ impl Store {
 }
 
 fn sqlite_path(url: &str) -> Option<std::path::PathBuf> {
-    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
     let path = rest.split('?').next()?;
     (!path.is_empty() && path != ":memory:").then(|| std::path::PathBuf::from(path))
 }

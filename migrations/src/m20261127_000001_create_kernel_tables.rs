@@ -102,7 +102,10 @@ enum TenantPlugin {
 }
 
 fn timestamp(column: impl IntoIden) -> ColumnDef {
-    ColumnDef::new(column).timestamp_with_time_zone().not_null().to_owned()
+    ColumnDef::new(column)
+        .timestamp_with_time_zone()
+        .not_null()
+        .to_owned()
 }
 
 fn uuid(column: impl IntoIden) -> ColumnDef {
@@ -120,10 +123,21 @@ impl MigrationTrait for Migration {
             .create_table(
                 Table::create()
                     .table(Tenant::Table)
-                    .col(ColumnDef::new(Tenant::Id).big_integer().not_null().auto_increment().primary_key())
+                    .col(
+                        ColumnDef::new(Tenant::Id)
+                            .big_integer()
+                            .not_null()
+                            .auto_increment()
+                            .primary_key(),
+                    )
                     .col(text(Tenant::Slug).unique_key().to_owned())
                     .col(text(Tenant::Name))
-                    .col(ColumnDef::new(Tenant::SchemaVersion).big_integer().not_null().default(0))
+                    .col(
+                        ColumnDef::new(Tenant::SchemaVersion)
+                            .big_integer()
+                            .not_null()
+                            .default(0),
+                    )
                     .col(timestamp(Tenant::CreatedAt))
                     .to_owned(),
             )
@@ -162,7 +176,12 @@ impl MigrationTrait for Migration {
                     .col(text(User::Name))
                     .col(ColumnDef::new(User::PasswordHash).string().null())
                     .col(ColumnDef::new(User::OrgUnitId).uuid().null())
-                    .col(ColumnDef::new(User::Active).boolean().not_null().default(true))
+                    .col(
+                        ColumnDef::new(User::Active)
+                            .boolean()
+                            .not_null()
+                            .default(true),
+                    )
                     .col(timestamp(User::CreatedAt))
                     .primary_key(Index::create().col(User::TenantId).col(User::Id))
                     .to_owned(),
@@ -200,7 +219,10 @@ impl MigrationTrait for Migration {
                     .col(uuid(UserRole::UserId))
                     .col(text(UserRole::RoleId))
                     .primary_key(
-                        Index::create().col(UserRole::TenantId).col(UserRole::UserId).col(UserRole::RoleId),
+                        Index::create()
+                            .col(UserRole::TenantId)
+                            .col(UserRole::UserId)
+                            .col(UserRole::RoleId),
                     )
                     .to_owned(),
             )
@@ -241,8 +263,16 @@ impl MigrationTrait for Migration {
                     .col(text(ApiToken::TokenHash).unique_key().to_owned())
                     .col(text(ApiToken::Name))
                     .col(timestamp(ApiToken::CreatedAt))
-                    .col(ColumnDef::new(ApiToken::ExpiresAt).timestamp_with_time_zone().null())
-                    .col(ColumnDef::new(ApiToken::RevokedAt).timestamp_with_time_zone().null())
+                    .col(
+                        ColumnDef::new(ApiToken::ExpiresAt)
+                            .timestamp_with_time_zone()
+                            .null(),
+                    )
+                    .col(
+                        ColumnDef::new(ApiToken::RevokedAt)
+                            .timestamp_with_time_zone()
+                            .null(),
+                    )
                     .to_owned(),
             )
             .await?;
@@ -263,11 +293,19 @@ impl MigrationTrait for Migration {
             .create_table(
                 Table::create()
                     .table(TenantPlugin::Table)
-                    .col(ColumnDef::new(TenantPlugin::TenantId).big_integer().not_null())
+                    .col(
+                        ColumnDef::new(TenantPlugin::TenantId)
+                            .big_integer()
+                            .not_null(),
+                    )
                     .col(text(TenantPlugin::PluginId))
                     .col(ColumnDef::new(TenantPlugin::Enabled).boolean().not_null())
                     .col(timestamp(TenantPlugin::ChangedAt))
-                    .primary_key(Index::create().col(TenantPlugin::TenantId).col(TenantPlugin::PluginId))
+                    .primary_key(
+                        Index::create()
+                            .col(TenantPlugin::TenantId)
+                            .col(TenantPlugin::PluginId),
+                    )
                     .to_owned(),
             )
             .await?;
@@ -286,7 +324,9 @@ impl MigrationTrait for Migration {
             OrgUnit::Table.into_iden(),
             Tenant::Table.into_iden(),
         ] {
-            manager.drop_table(Table::drop().table(table).if_exists().to_owned()).await?;
+            manager
+                .drop_table(Table::drop().table(table).if_exists().to_owned())
+                .await?;
         }
         Ok(())
     }

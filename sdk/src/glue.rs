@@ -1,7 +1,9 @@
 //! Glue between the WIT bindings and the [`Plugin`](crate::Plugin) trait; not part of the API.
 #![allow(missing_docs)]
 
-use crate::{Context, Effect, EffectKind, FieldError, HookError, Plugin, Record};
+use crate::Plugin;
+#[cfg(target_family = "wasm")]
+use crate::{Context, Effect, EffectKind, FieldError, HookError, Record};
 
 #[cfg(target_family = "wasm")]
 pub mod bindings {
@@ -48,7 +50,13 @@ pub fn log(level: Level, message: &str) {
 
 #[cfg(target_family = "wasm")]
 fn context(ctx: WitContext) -> Context {
-    Context { tenant: ctx.tenant, user_id: ctx.user_id, roles: ctx.roles, locale: ctx.locale, now_ms: ctx.now_ms }
+    Context {
+        tenant: ctx.tenant,
+        user_id: ctx.user_id,
+        roles: ctx.roles,
+        locale: ctx.locale,
+        now_ms: ctx.now_ms,
+    }
 }
 
 #[cfg(target_family = "wasm")]
@@ -60,14 +68,20 @@ fn hook_error(error: HookError) -> WitHookError {
     }
 }
 
+#[cfg(target_family = "wasm")]
 fn parse_record(json: &str) -> Result<Record, HookError> {
     match serde_json::from_str(json) {
         Ok(serde_json::Value::Object(map)) => Ok(map),
-        Ok(_) => Err(HookError::InvalidInput("a record must be a JSON object".into())),
-        Err(error) => Err(HookError::InvalidInput(format!("record is not valid JSON: {error}"))),
+        Ok(_) => Err(HookError::InvalidInput(
+            "a record must be a JSON object".into(),
+        )),
+        Err(error) => Err(HookError::InvalidInput(format!(
+            "record is not valid JSON: {error}"
+        ))),
     }
 }
 
+#[cfg(target_family = "wasm")]
 fn parse_records(records: &[String]) -> Result<Vec<Record>, HookError> {
     records.iter().map(|json| parse_record(json)).collect()
 }
@@ -89,20 +103,37 @@ pub fn validate<P: Plugin>(
         .map(|record| {
             P::validate(&ctx, &entity, record)
                 .into_iter()
-                .map(|FieldError { pointer, code, message }| WitFieldError { pointer, code, message })
+                .map(
+                    |FieldError {
+                         pointer,
+                         code,
+                         message,
+                     }| WitFieldError {
+                        pointer,
+                        code,
+                        message,
+                    },
+                )
                 .collect()
         })
         .collect())
 }
 
 #[cfg(target_family = "wasm")]
-pub fn compute<P: Plugin>(ctx: WitContext, entity: String, records: Vec<String>) -> Result<Vec<String>, WitHookError> {
+pub fn compute<P: Plugin>(
+    ctx: WitContext,
+    entity: String,
+    records: Vec<String>,
+) -> Result<Vec<String>, WitHookError> {
     let ctx = context(ctx);
     let mut records = parse_records(&records).map_err(hook_error)?;
     for record in &mut records {
         P::compute(&ctx, &entity, record).map_err(hook_error)?;
     }
-    Ok(records.into_iter().map(|record| serde_json::Value::Object(record).to_string()).collect())
+    Ok(records
+        .into_iter()
+        .map(|record| serde_json::Value::Object(record).to_string())
+        .collect())
 }
 
 #[cfg(target_family = "wasm")]
@@ -115,25 +146,35 @@ pub fn on_transition<P: Plugin>(
 ) -> Result<Vec<WitEffect>, WitHookError> {
     let ctx = context(ctx);
     let record = parse_record(&record).map_err(hook_error)?;
-    let effects = P::on_transition(&ctx, &entity, &transition, &record, &comment).map_err(hook_error)?;
+    let effects =
+        P::on_transition(&ctx, &entity, &transition, &record, &comment).map_err(hook_error)?;
     Ok(effects
         .into_iter()
-        .map(|Effect { kind, entity, id, record }| WitEffect {
-            kind: match kind {
-                EffectKind::Create => WitEffectKind::Create,
-                EffectKind::Update => WitEffectKind::Update,
+        .map(
+            |Effect {
+                 kind,
+                 entity,
+                 id,
+                 record,
+             }| WitEffect {
+                kind: match kind {
+                    EffectKind::Create => WitEffectKind::Create,
+                    EffectKind::Update => WitEffectKind::Update,
+                },
+                entity,
+                id,
+                record: serde_json::Value::Object(record).to_string(),
             },
-            entity,
-            id,
-            record: serde_json::Value::Object(record).to_string(),
-        })
+        )
         .collect())
 }
 
 #[cfg(target_family = "wasm")]
 pub fn kpi<P: Plugin>(ctx: WitContext, id: String, params: String) -> Result<String, WitHookError> {
     let ctx = context(ctx);
-    let params: serde_json::Value =
-        serde_json::from_str(&params).map_err(|error| WitHookError::InvalidInput(error.to_string()))?;
-    P::kpi(&ctx, &id, &params).map(|value| value.to_string()).map_err(hook_error)
+    let params: serde_json::Value = serde_json::from_str(&params)
+        .map_err(|error| WitHookError::InvalidInput(error.to_string()))?;
+    P::kpi(&ctx, &id, &params)
+        .map(|value| value.to_string())
+        .map_err(hook_error)
 }

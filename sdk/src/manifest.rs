@@ -46,7 +46,9 @@ impl Manifest {
 
     /// Sets the version when `plugin.json` has none (usually `env!("CARGO_PKG_VERSION")`).
     pub fn version(mut self, version: &str) -> Self {
-        self.value.entry("version").or_insert_with(|| json!(version));
+        self.value
+            .entry("version")
+            .or_insert_with(|| json!(version));
         self
     }
 

@@ -69,7 +69,11 @@ impl Context {
     /// assert_eq!(ctx.text("你好", "hello"), "你好");
     /// ```
     pub fn text(&self, zh: &str, en: &str) -> String {
-        if self.locale.starts_with("en") { en.into() } else { zh.into() }
+        if self.locale.starts_with("en") {
+            en.into()
+        } else {
+            zh.into()
+        }
     }
 
     /// Whether the caller holds `role`.
@@ -100,8 +104,16 @@ impl FieldError {
     /// let error = jingxi_sdk::FieldError::new("/name", "blank", "名称不能为空白。");
     /// assert_eq!(error.pointer, "/name");
     /// ```
-    pub fn new(pointer: impl Into<String>, code: impl Into<String>, message: impl Into<String>) -> Self {
-        FieldError { pointer: pointer.into(), code: code.into(), message: message.into() }
+    pub fn new(
+        pointer: impl Into<String>,
+        code: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        FieldError {
+            pointer: pointer.into(),
+            code: code.into(),
+            message: message.into(),
+        }
     }
 }
 

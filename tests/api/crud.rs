@@ -10,13 +10,26 @@ async fn creates_reads_updates_and_deletes_a_customer() {
     let server = TestServer::new().await;
     let acme = server.tenant("acme", &["org", "crm"]).await;
     let hangzhou = region(&server, &acme.admin, "HZ", "杭州").await;
-    let created = customer(&server, &acme.admin, customer_input("CUS-0001", "杭州恒达电器商场有限公司", &hangzhou, "忠诚客户", "15000000.00")).await;
+    let created = customer(
+        &server,
+        &acme.admin,
+        customer_input(
+            "CUS-0001",
+            "杭州恒达电器商场有限公司",
+            &hangzhou,
+            "忠诚客户",
+            "15000000.00",
+        ),
+    )
+    .await;
     assert_eq!(created["version"], 1);
     assert_eq!(created["annualPotential"], "15000000.00");
     assert_eq!(created["contacts"][0]["name"], "王海涛");
     let id = created["id"].as_str().expect("id").to_string();
 
-    let query = format!("query($id: ID!) {{ crmCustomer(id: $id) {{ {CUSTOMER_FIELDS} region {{ name code }} }} }}");
+    let query = format!(
+        "query($id: ID!) {{ crmCustomer(id: $id) {{ {CUSTOMER_FIELDS} region {{ name code }} }} }}"
+    );
     let read = server.ok(&acme.admin, &query, json!({"id": id})).await;
     assert_eq!(read["crmCustomer"]["name"], "杭州恒达电器商场有限公司");
     assert_eq!(read["crmCustomer"]["region"]["name"], "杭州");
@@ -24,21 +37,51 @@ async fn creates_reads_updates_and_deletes_a_customer() {
     let update = format!(
         "mutation($id: ID!, $patch: CrmCustomerInput!, $v: Int) {{ updateCrmCustomer(id: $id, patch: $patch, expectedVersion: $v) {{ {CUSTOMER_FIELDS} }} }}"
     );
-    let updated = server.ok(&acme.admin, &update, json!({"id": id, "patch": {"stage": "成交客户"}, "v": 1})).await;
+    let updated = server
+        .ok(
+            &acme.admin,
+            &update,
+            json!({"id": id, "patch": {"stage": "成交客户"}, "v": 1}),
+        )
+        .await;
     assert_eq!(updated["updateCrmCustomer"]["stage"], "成交客户");
     assert_eq!(updated["updateCrmCustomer"]["version"], 2);
-    assert_eq!(updated["updateCrmCustomer"]["name"], "杭州恒达电器商场有限公司", "a patch keeps absent fields");
+    assert_eq!(
+        updated["updateCrmCustomer"]["name"], "杭州恒达电器商场有限公司",
+        "a patch keeps absent fields"
+    );
 
-    let (stale, _) = server.graphql(&acme.admin, &update, json!({"id": id, "patch": {"stage": "流失客户"}, "v": 1})).await;
+    let (stale, _) = server
+        .graphql(
+            &acme.admin,
+            &update,
+            json!({"id": id, "patch": {"stage": "流失客户"}, "v": 1}),
+        )
+        .await;
     assert_eq!(error_code(&stale), "CONFLICT", "{stale}");
     let after = server.ok(&acme.admin, &query, json!({"id": id})).await;
-    assert_eq!(after["crmCustomer"]["stage"], "成交客户", "a conflicting update changes nothing");
+    assert_eq!(
+        after["crmCustomer"]["stage"], "成交客户",
+        "a conflicting update changes nothing"
+    );
 
-    let deleted = server.ok(&acme.admin, "mutation($id: ID!) { deleteCrmCustomer(id: $id) }", json!({"id": id})).await;
+    let deleted = server
+        .ok(
+            &acme.admin,
+            "mutation($id: ID!) { deleteCrmCustomer(id: $id) }",
+            json!({"id": id}),
+        )
+        .await;
     assert_eq!(deleted["deleteCrmCustomer"], id);
     let gone = server.ok(&acme.admin, &query, json!({"id": id})).await;
     assert!(gone["crmCustomer"].is_null());
-    let (again, _) = server.graphql(&acme.admin, "mutation($id: ID!) { deleteCrmCustomer(id: $id) }", json!({"id": id})).await;
+    let (again, _) = server
+        .graphql(
+            &acme.admin,
+            "mutation($id: ID!) { deleteCrmCustomer(id: $id) }",
+            json!({"id": id}),
+        )
+        .await;
     assert_eq!(error_code(&again), "NOT_FOUND");
 }
 
@@ -47,16 +90,40 @@ async fn patch_with_null_clears_a_field_and_child_rows_are_replaced() {
     let server = TestServer::new().await;
     let acme = server.tenant("acme", &["org", "crm"]).await;
     let hz = region(&server, &acme.admin, "HZ", "杭州").await;
-    let created = customer(&server, &acme.admin, customer_input("CUS-1", "浙江新宇酒店管理有限公司", &hz, "忠诚客户", "3000000.00")).await;
-    let update = format!("mutation($id: ID!, $patch: CrmCustomerInput!) {{ updateCrmCustomer(id: $id, patch: $patch) {{ {CUSTOMER_FIELDS} }} }}");
+    let created = customer(
+        &server,
+        &acme.admin,
+        customer_input(
+            "CUS-1",
+            "浙江新宇酒店管理有限公司",
+            &hz,
+            "忠诚客户",
+            "3000000.00",
+        ),
+    )
+    .await;
+    let update = format!(
+        "mutation($id: ID!, $patch: CrmCustomerInput!) {{ updateCrmCustomer(id: $id, patch: $patch) {{ {CUSTOMER_FIELDS} }} }}"
+    );
     let patch = json!({"annualPotential": null, "contacts": [
         {"name": "周建平", "phone": "13700008890", "isPrimary": true},
         {"name": "陈晓", "phone": "13700001111", "isPrimary": false}
     ]});
-    let data = server.ok(&acme.admin, &update, json!({"id": created["id"], "patch": patch})).await;
+    let data = server
+        .ok(
+            &acme.admin,
+            &update,
+            json!({"id": created["id"], "patch": patch}),
+        )
+        .await;
     let record = &data["updateCrmCustomer"];
     assert!(record["annualPotential"].is_null());
-    let names: Vec<&str> = record["contacts"].as_array().expect("contacts").iter().map(|c| c["name"].as_str().unwrap_or("")).collect();
+    let names: Vec<&str> = record["contacts"]
+        .as_array()
+        .expect("contacts")
+        .iter()
+        .map(|c| c["name"].as_str().unwrap_or(""))
+        .collect();
     assert_eq!(names, ["周建平", "陈晓"]);
 }
 
@@ -70,6 +137,9 @@ async fn unique_fields_are_unique_per_tenant_only() {
         .graphql(&acme.admin, "mutation { createOrgRegion(input: {code: \"HZ\", name: \"杭州2\", level: \"城市\"}) { id } }", json!({}))
         .await;
     assert_eq!(error_code(&body), "VALIDATION_FAILED", "{body}");
-    assert_eq!(body["errors"][0]["extensions"]["details"][0]["pointer"], "/code");
+    assert_eq!(
+        body["errors"][0]["extensions"]["details"][0]["pointer"],
+        "/code"
+    );
     region(&server, &globex.admin, "HZ", "杭州").await;
 }

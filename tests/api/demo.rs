@@ -7,7 +7,9 @@ use serde_json::json;
 #[tokio::test(flavor = "multi_thread")]
 async fn demo_tenant_loads_and_scopes_its_sample_data() {
     let server = TestServer::new().await;
-    let token = jingxi_kernel::demo::prepare(&server.kernel, &jingxi_tests::plugins_dir()).await.expect("demo prepared");
+    let token = jingxi_kernel::demo::prepare(&server.kernel, &jingxi_tests::plugins_dir())
+        .await
+        .expect("demo prepared");
     let data = server
         .ok(&token, "{ crmCustomers { totalCount } crmComplaints { totalCount } orgRegions { totalCount } me { tenant } }", json!({}))
         .await;
@@ -20,9 +22,21 @@ async fn demo_tenant_loads_and_scopes_its_sample_data() {
         .await;
     assert_eq!(status, 200, "{login}");
     let rep = login["token"].as_str().expect("token");
-    let mine = server.ok(rep, "{ crmCustomers(orderBy: [{field: CUSTOMER_NO}]) { nodes { customerNo } } }", json!({})).await;
-    assert_eq!(mine["crmCustomers"]["nodes"], json!([{"customerNo": "CUS-0001"}, {"customerNo": "CUS-0004"}]), "a sales rep sees own customers");
+    let mine = server
+        .ok(
+            rep,
+            "{ crmCustomers(orderBy: [{field: CUSTOMER_NO}]) { nodes { customerNo } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        mine["crmCustomers"]["nodes"],
+        json!([{"customerNo": "CUS-0001"}, {"customerNo": "CUS-0004"}]),
+        "a sales rep sees own customers"
+    );
     // Preparing again reuses the tenant and only issues a new token.
-    let again = jingxi_kernel::demo::prepare(&server.kernel, &jingxi_tests::plugins_dir()).await.expect("demo again");
+    let again = jingxi_kernel::demo::prepare(&server.kernel, &jingxi_tests::plugins_dir())
+        .await
+        .expect("demo again");
     assert_ne!(again, token);
 }

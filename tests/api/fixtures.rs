@@ -3,8 +3,7 @@
 use jingxi_tests::TestServer;
 use serde_json::{Value, json};
 
-pub const CUSTOMER_FIELDS: &str =
-    "id version customerNo name customerType stage annualPotential regionId ownerId contacts { name phone isPrimary }";
+pub const CUSTOMER_FIELDS: &str = "id version customerNo name customerType stage annualPotential regionId ownerId contacts { name phone isPrimary }";
 
 /// Creates a region and returns its id.
 pub async fn region(server: &TestServer, token: &str, code: &str, name: &str) -> String {
@@ -15,7 +14,10 @@ pub async fn region(server: &TestServer, token: &str, code: &str, name: &str) ->
             json!({"input": {"code": code, "name": name, "level": "城市"}}),
         )
         .await;
-    data["createOrgRegion"]["id"].as_str().expect("region id").to_string()
+    data["createOrgRegion"]["id"]
+        .as_str()
+        .expect("region id")
+        .to_string()
 }
 
 /// A valid customer input.
@@ -37,6 +39,8 @@ pub fn customer_input(no: &str, name: &str, region: &str, stage: &str, potential
 
 /// Creates a customer and returns it with `CUSTOMER_FIELDS`.
 pub async fn customer(server: &TestServer, token: &str, input: Value) -> Value {
-    let query = format!("mutation($input: CrmCustomerInput!) {{ createCrmCustomer(input: $input) {{ {CUSTOMER_FIELDS} }} }}");
+    let query = format!(
+        "mutation($input: CrmCustomerInput!) {{ createCrmCustomer(input: $input) {{ {CUSTOMER_FIELDS} }} }}"
+    );
     server.ok(token, &query, json!({"input": input})).await["createCrmCustomer"].clone()
 }

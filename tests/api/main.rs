@@ -3,6 +3,7 @@
 
 mod auth;
 mod crud;
+mod demo;
 mod fixtures;
 mod isolation;
 mod listing;
@@ -10,4 +11,3 @@ mod modules;
 mod permissions;
 mod schema;
 mod validation;
-mod demo;

@@ -9,7 +9,8 @@ async fn crm_tenant_sdl_snapshot() {
     let acme = server.tenant("acme", &["org", "crm"]).await;
     let tenant = server.kernel.tenant(&acme.slug).await.expect("tenant");
     let catalog = server.kernel.catalog(tenant.id).await.expect("catalog");
-    let schema = jingxi_kernel::graphql::build_schema(&catalog, &server.kernel.config.api).expect("schema");
+    let schema =
+        jingxi_kernel::graphql::build_schema(&catalog, &server.kernel.config.api).expect("schema");
     insta::assert_snapshot!("crm_tenant_sdl", schema.sdl());
 }
 
@@ -21,18 +22,43 @@ async fn entity_types_come_in_chinese_and_english() {
     let zh = server.ok(&acme.admin, query, json!({})).await;
     let en = server.ok(&acme.admin, query, json!({"l": "en"})).await;
     let find = |data: &serde_json::Value, name: &str| {
-        data["entityTypes"].as_array().expect("list").iter().find(|t| t["name"] == name).cloned().expect("entity type")
+        data["entityTypes"]
+            .as_array()
+            .expect("list")
+            .iter()
+            .find(|t| t["name"] == name)
+            .cloned()
+            .expect("entity type")
     };
     let zh_customer = find(&zh, "crm.customer");
     let en_customer = find(&en, "crm.customer");
     assert_eq!(zh_customer["title"], "客户档案");
-    assert_eq!(zh_customer["schema"]["properties"]["name"]["title"], "客户名称");
+    assert_eq!(
+        zh_customer["schema"]["properties"]["name"]["title"],
+        "客户名称"
+    );
     assert_eq!(en_customer["typeName"], "CrmCustomer");
-    let en_title = en_customer["schema"]["properties"]["name"]["title"].as_str().expect("title");
+    let en_title = en_customer["schema"]["properties"]["name"]["title"]
+        .as_str()
+        .expect("title");
     assert!(en_title.is_ascii() && !en_title.is_empty(), "{en_title}");
-    assert_eq!(en_customer["schema"]["$schema"], "https://json-schema.org/draft/2020-12/schema");
-    let names: Vec<&str> = zh["entityTypes"].as_array().expect("list").iter().filter_map(|t| t["name"].as_str()).collect();
-    for expected in ["org.region", "org.product", "crm.customer", "crm.visit_record", "crm.complaint"] {
+    assert_eq!(
+        en_customer["schema"]["$schema"],
+        "https://json-schema.org/draft/2020-12/schema"
+    );
+    let names: Vec<&str> = zh["entityTypes"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter_map(|t| t["name"].as_str())
+        .collect();
+    for expected in [
+        "org.region",
+        "org.product",
+        "crm.customer",
+        "crm.visit_record",
+        "crm.complaint",
+    ] {
         assert!(names.contains(&expected), "{expected} in {names:?}");
     }
 }

@@ -39,26 +39,43 @@ pub struct Tenant {
 }
 
 pub fn workspace() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ is in the workspace").to_path_buf()
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ is in the workspace")
+        .to_path_buf()
 }
 
 /// The folder of built plugins.
 pub fn plugins_dir() -> PathBuf {
-    std::env::var_os("JINGXI_TEST_PLUGINS").map(PathBuf::from).unwrap_or_else(|| workspace().join("target/plugins"))
+    std::env::var_os("JINGXI_TEST_PLUGINS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace().join("target/plugins"))
 }
 
 /// The `.wasm` of a plugin built from this workspace.
 pub fn plugin_wasm(id: &str) -> Vec<u8> {
     let path = plugins_dir().join(format!("{id}.wasm"));
     std::fs::read(&path).unwrap_or_else(|error| {
-        panic!("cannot read {}: {error}. Hint: run `cargo xtask test` (it builds the plugins first)", path.display())
+        panic!(
+            "cannot read {}: {error}. Hint: run `cargo xtask test` (it builds the plugins first)",
+            path.display()
+        )
     })
 }
 
 fn database_name() -> String {
     let thread = std::thread::current();
     let name = thread.name().unwrap_or("test");
-    let mut db: String = name.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' }).collect();
+    let mut db: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
     db.truncate(50);
     format!("jx_{db}_{}", std::process::id())
 }
@@ -68,9 +85,17 @@ pub async fn fresh_database(dir: &std::path::Path) -> String {
     match std::env::var("DATABASE_URL") {
         Ok(url) if url.starts_with("postgres") => {
             let name = database_name();
-            let admin = Database::connect(&url).await.expect("connect to PostgreSQL");
-            admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await.expect("drop database");
-            admin.execute_unprepared(&format!("CREATE DATABASE {name}")).await.expect("create database");
+            let admin = Database::connect(&url)
+                .await
+                .expect("connect to PostgreSQL");
+            admin
+                .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .await
+                .expect("drop database");
+            admin
+                .execute_unprepared(&format!("CREATE DATABASE {name}"))
+                .await
+                .expect("create database");
             admin.close().await.ok();
             let base = url.rsplit_once('/').map(|(base, _)| base).unwrap_or(&url);
             format!("{base}/{name}")
@@ -94,9 +119,14 @@ impl TestServer {
 
     /// A server on an existing configuration (for a second node on the same database).
     pub async fn start(config: Config, dir: tempfile::TempDir, plugins: &[&str]) -> TestServer {
-        let kernel = jingxi_kernel::app(config.clone()).await.expect("kernel starts");
+        let kernel = jingxi_kernel::app(config.clone())
+            .await
+            .expect("kernel starts");
         for id in plugins {
-            kernel.install_plugin(plugin_wasm(id)).await.expect("plugin installs");
+            kernel
+                .install_plugin(plugin_wasm(id))
+                .await
+                .expect("plugin installs");
         }
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
         let url = format!("http://{}", listener.local_addr().expect("local address"));
@@ -106,7 +136,13 @@ impl TestServer {
                 panic!("server failed: {error}");
             }
         });
-        TestServer { url, kernel, config, _handle: actix_web_handle::Handle(handle), _dir: dir }
+        TestServer {
+            url,
+            kernel,
+            config,
+            _handle: actix_web_handle::Handle(handle),
+            _dir: dir,
+        }
     }
 
     /// Another server (another kernel node) on the same database, with nothing installed by it.
@@ -118,21 +154,50 @@ impl TestServer {
     /// Creates a tenant with plugins and an admin user; returns its admin token.
     pub async fn tenant(&self, slug: &str, plugins: &[&str]) -> Tenant {
         let plugins: Vec<String> = plugins.iter().map(|p| p.to_string()).collect();
-        self.kernel.create_tenant(slug, slug, &plugins).await.expect("tenant created");
+        self.kernel
+            .create_tenant(slug, slug, &plugins)
+            .await
+            .expect("tenant created");
         let email = format!("admin@{slug}.test");
         self.kernel
-            .create_user(slug, &email, "管理员", Some("correct horse battery"), &["admin".to_string()], None)
+            .create_user(
+                slug,
+                &email,
+                "管理员",
+                Some("correct horse battery"),
+                &["admin".to_string()],
+                None,
+            )
             .await
             .expect("admin created");
-        let admin = self.kernel.create_token(slug, &email, "test").await.expect("token");
-        Tenant { slug: slug.to_string(), admin }
+        let admin = self
+            .kernel
+            .create_token(slug, &email, "test")
+            .await
+            .expect("token");
+        Tenant {
+            slug: slug.to_string(),
+            admin,
+        }
     }
 
     /// Creates a user with roles (and optionally an org unit) and returns a token for them.
-    pub async fn user(&self, tenant: &Tenant, email: &str, roles: &[&str], org_unit: Option<uuid::Uuid>) -> String {
+    pub async fn user(
+        &self,
+        tenant: &Tenant,
+        email: &str,
+        roles: &[&str],
+        org_unit: Option<uuid::Uuid>,
+    ) -> String {
         let roles: Vec<String> = roles.iter().map(|r| r.to_string()).collect();
-        self.kernel.create_user(&tenant.slug, email, email, None, &roles, org_unit).await.expect("user created");
-        self.kernel.create_token(&tenant.slug, email, "test").await.expect("token")
+        self.kernel
+            .create_user(&tenant.slug, email, email, None, &roles, org_unit)
+            .await
+            .expect("user created");
+        self.kernel
+            .create_token(&tenant.slug, email, "test")
+            .await
+            .expect("token")
     }
 
     /// POSTs a GraphQL request with a token and returns the body and status.
@@ -140,9 +205,17 @@ impl TestServer {
         self.graphql_with(Some(token), query, variables, None).await
     }
 
-    pub async fn graphql_with(&self, token: Option<&str>, query: &str, variables: Value, locale: Option<&str>) -> (Value, u16) {
+    pub async fn graphql_with(
+        &self,
+        token: Option<&str>,
+        query: &str,
+        variables: Value,
+        locale: Option<&str>,
+    ) -> (Value, u16) {
         let client = reqwest::Client::new();
-        let mut request = client.post(format!("{}/graphql", self.url)).json(&json!({"query": query, "variables": variables}));
+        let mut request = client
+            .post(format!("{}/graphql", self.url))
+            .json(&json!({"query": query, "variables": variables}));
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }
@@ -158,13 +231,20 @@ impl TestServer {
     /// Like `graphql`, but panics on GraphQL errors and returns `data`.
     pub async fn ok(&self, token: &str, query: &str, variables: Value) -> Value {
         let (body, status) = self.graphql(token, query, variables).await;
-        assert!(body.get("errors").is_none() && status == 200, "unexpected errors ({status}): {body:#}");
+        assert!(
+            body.get("errors").is_none() && status == 200,
+            "unexpected errors ({status}): {body:#}"
+        );
         body["data"].clone()
     }
 
     pub async fn post_json(&self, path: &str, body: Value) -> (Value, u16) {
-        let response =
-            reqwest::Client::new().post(format!("{}{path}", self.url)).json(&body).send().await.expect("request sent");
+        let response = reqwest::Client::new()
+            .post(format!("{}{path}", self.url))
+            .json(&body)
+            .send()
+            .await
+            .expect("request sent");
         let status = response.status().as_u16();
         (response.json().await.expect("JSON body"), status)
     }
@@ -172,5 +252,7 @@ impl TestServer {
 
 /// The first error's `extensions.code`.
 pub fn error_code(body: &Value) -> &str {
-    body["errors"][0]["extensions"]["code"].as_str().unwrap_or("<no code>")
+    body["errors"][0]["extensions"]["code"]
+        .as_str()
+        .unwrap_or("<no code>")
 }

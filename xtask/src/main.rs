@@ -13,11 +13,16 @@ use anyhow::{Context, bail};
 const WASM_TARGET: &str = "wasm32-wasip2";
 
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace")
+        .to_path_buf()
 }
 
 fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root().join("target"))
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target"))
 }
 
 fn cargo() -> Command {
@@ -28,7 +33,9 @@ fn cargo() -> Command {
 
 fn run(command: &mut Command) -> anyhow::Result<()> {
     eprintln!("$ {command:?}");
-    let status = command.status().with_context(|| format!("cannot start {command:?}"))?;
+    let status = command
+        .status()
+        .with_context(|| format!("cannot start {command:?}"))?;
     if !status.success() {
         bail!("{command:?} failed with {status}");
     }
@@ -36,8 +43,16 @@ fn run(command: &mut Command) -> anyhow::Result<()> {
 }
 
 fn ensure_wasm_target() -> anyhow::Result<()> {
-    let output = Command::new("rustup").args(["target", "list", "--installed"]).output();
-    let installed = output.map(|o| String::from_utf8_lossy(&o.stdout).lines().any(|l| l.trim() == WASM_TARGET)).unwrap_or(false);
+    let output = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output();
+    let installed = output
+        .map(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .any(|l| l.trim() == WASM_TARGET)
+        })
+        .unwrap_or(false);
     if !installed {
         run(Command::new("rustup").args(["target", "add", WASM_TARGET]))?;
     }
@@ -69,21 +84,38 @@ fn build_plugins() -> anyhow::Result<PathBuf> {
     let out = target_dir().join("plugins");
     std::fs::create_dir_all(&out)?;
     for id in &ids {
-        let built = target_dir().join(WASM_TARGET).join("plugin").join(format!("jingxi_plugin_{id}.wasm"));
+        let built = target_dir()
+            .join(WASM_TARGET)
+            .join("plugin")
+            .join(format!("jingxi_plugin_{id}.wasm"));
         let dest = out.join(format!("{id}.wasm"));
         std::fs::copy(&built, &dest).with_context(|| format!("cannot copy {}", built.display()))?;
-        eprintln!("plugin {id}: {} ({} KiB)", dest.display(), std::fs::metadata(&dest)?.len() / 1024);
+        eprintln!(
+            "plugin {id}: {} ({} KiB)",
+            dest.display(),
+            std::fs::metadata(&dest)?.len() / 1024
+        );
     }
     Ok(out)
 }
 
 fn build() -> anyhow::Result<()> {
     build_plugins()?;
-    run(cargo().args(["build", "--release", "-p", "jingxi-kernel", "--bin", "jingxi"]))
+    run(cargo().args([
+        "build",
+        "--release",
+        "-p",
+        "jingxi-kernel",
+        "--bin",
+        "jingxi",
+    ]))
 }
 
 fn postgres_ready() -> bool {
-    Command::new("pg_isready").args(["-h", "127.0.0.1", "-p", "5432", "-q"]).status().is_ok_and(|s| s.success())
+    Command::new("pg_isready")
+        .args(["-h", "127.0.0.1", "-p", "5432", "-q"])
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 /// Starts the machine's PostgreSQL cluster when it is not answering.
@@ -92,10 +124,13 @@ fn ensure_postgres() -> anyhow::Result<()> {
         return Ok(());
     }
     eprintln!("PostgreSQL is not answering on 127.0.0.1:5432; starting it");
-    let versions = std::fs::read_dir("/etc/postgresql").context("PostgreSQL is not installed (/etc/postgresql missing)")?;
+    let versions = std::fs::read_dir("/etc/postgresql")
+        .context("PostgreSQL is not installed (/etc/postgresql missing)")?;
     for version in versions.flatten() {
         let version = version.file_name().to_string_lossy().into_owned();
-        let _ = Command::new("pg_ctlcluster").args(["--skip-systemctl-redirect", &version, "main", "start"]).status();
+        let _ = Command::new("pg_ctlcluster")
+            .args(["--skip-systemctl-redirect", &version, "main", "start"])
+            .status();
     }
     for _ in 0..30 {
         if postgres_ready() {
@@ -109,14 +144,23 @@ fn ensure_postgres() -> anyhow::Result<()> {
 fn test(extra: &[String]) -> anyhow::Result<()> {
     let plugins = build_plugins()?;
     let mut sqlite = cargo();
-    sqlite.args(["test", "--workspace"]).args(extra).env("JINGXI_TEST_PLUGINS", &plugins).env_remove("DATABASE_URL");
+    sqlite
+        .args(["test", "--workspace"])
+        .args(extra)
+        .env("JINGXI_TEST_PLUGINS", &plugins)
+        .env_remove("DATABASE_URL");
     eprintln!("== test suite on SQLite");
     run(&mut sqlite)?;
     ensure_postgres()?;
-    let url = std::env::var("JINGXI_TEST_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let url = std::env::var("JINGXI_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
     eprintln!("== end-to-end tests on PostgreSQL ({url})");
     let mut postgres = cargo();
-    postgres.args(["test", "-p", "jingxi-tests"]).args(extra).env("JINGXI_TEST_PLUGINS", &plugins).env("DATABASE_URL", url);
+    postgres
+        .args(["test", "-p", "jingxi-tests"])
+        .args(extra)
+        .env("JINGXI_TEST_PLUGINS", &plugins)
+        .env("DATABASE_URL", url);
     run(&mut postgres)
 }
 
@@ -128,7 +172,10 @@ fn main() -> anyhow::Result<()> {
         Some("demo") => {
             build()?;
             let binary = target_dir().join("release").join("jingxi");
-            run(Command::new(binary).current_dir(root()).args(["demo", "--plugins-dir"]).arg(target_dir().join("plugins")))
+            run(Command::new(binary)
+                .current_dir(root())
+                .args(["demo", "--plugins-dir"])
+                .arg(target_dir().join("plugins")))
         }
         Some("test") => test(&args[1..]),
         _ => {

@@ -1,6 +1,8 @@
 //! Filter and ordering inputs: their GraphQL types, and their translation to `store::Filter`.
 
-use async_graphql::dynamic::{Enum, EnumItem, InputObject, InputValue, ObjectAccessor, TypeRef, ValueAccessor};
+use async_graphql::dynamic::{
+    Enum, EnumItem, InputObject, InputValue, ObjectAccessor, TypeRef, ValueAccessor,
+};
 use serde_json::Value;
 
 use crate::model::{EntityDef, FieldKind};
@@ -17,17 +19,39 @@ pub struct Column {
 /// The filterable columns of an entity: system columns, then scalar fields (`regionId` for refs).
 pub fn columns(entity: &EntityDef) -> Vec<Column> {
     let system = [
-        ("id", "id", FieldKind::Ref { target: "kernel".into() }),
+        (
+            "id",
+            "id",
+            FieldKind::Ref {
+                target: "kernel".into(),
+            },
+        ),
         ("state", "state", FieldKind::Text),
         ("version", "version", FieldKind::Integer),
-        ("ownerId", "owner_id", FieldKind::Ref { target: "kernel.user".into() }),
-        ("orgUnitId", "org_unit_id", FieldKind::Ref { target: "kernel.org_unit".into() }),
+        (
+            "ownerId",
+            "owner_id",
+            FieldKind::Ref {
+                target: "kernel.user".into(),
+            },
+        ),
+        (
+            "orgUnitId",
+            "org_unit_id",
+            FieldKind::Ref {
+                target: "kernel.org_unit".into(),
+            },
+        ),
         ("createdAt", "created_at", FieldKind::DateTime),
         ("updatedAt", "updated_at", FieldKind::DateTime),
     ];
     let mut columns: Vec<Column> = system
         .into_iter()
-        .map(|(api, field, kind)| Column { api: api.into(), field: field.into(), kind })
+        .map(|(api, field, kind)| Column {
+            api: api.into(),
+            field: field.into(),
+            kind,
+        })
         .collect();
     for field in &entity.fields {
         if field.kind == FieldKind::Json {
@@ -37,7 +61,11 @@ pub fn columns(entity: &EntityDef) -> Vec<Column> {
             FieldKind::Ref { .. } => format!("{}Id", field.graphql_name),
             _ => field.graphql_name.clone(),
         };
-        columns.push(Column { api, field: field.name.clone(), kind: field.kind.clone() });
+        columns.push(Column {
+            api,
+            field: field.name.clone(),
+            kind: field.kind.clone(),
+        });
     }
     columns
 }
@@ -60,11 +88,16 @@ pub fn scalar(kind: &FieldKind) -> &'static str {
 /// The operator input types (`StringFilter`, `IDFilter`, …), shared by every entity.
 pub fn operator_inputs() -> Vec<InputObject> {
     let mut inputs = Vec::new();
-    for scalar in ["String", "ID", "Int", "Float", "Decimal", "Date", "DateTime", "Boolean"] {
+    for scalar in [
+        "String", "ID", "Int", "Float", "Decimal", "Date", "DateTime", "Boolean",
+    ] {
         let mut input = InputObject::new(format!("{scalar}Filter"))
             .description("Every operator given must hold (they combine with AND).")
             .field(InputValue::new("eq", TypeRef::named(scalar)))
-            .field(InputValue::new("ne", TypeRef::named(scalar)).description("Not equal; empty fields count as not equal."))
+            .field(
+                InputValue::new("ne", TypeRef::named(scalar))
+                    .description("Not equal; empty fields count as not equal."),
+            )
             .field(InputValue::new("in", TypeRef::named_nn_list(scalar)))
             .field(InputValue::new("notIn", TypeRef::named_nn_list(scalar)));
         if !matches!(scalar, "ID" | "Boolean") {
@@ -76,8 +109,9 @@ pub fn operator_inputs() -> Vec<InputObject> {
         }
         if scalar == "String" {
             input = input.field(
-                InputValue::new("like", TypeRef::named(TypeRef::STRING))
-                    .description("Pattern with `%` (any run) and `_` (one character); ASCII case is ignored."),
+                InputValue::new("like", TypeRef::named(TypeRef::STRING)).description(
+                    "Pattern with `%` (any run) and `_` (one character); ASCII case is ignored.",
+                ),
             );
         }
         input = input.field(InputValue::new("isNull", TypeRef::named(TypeRef::BOOLEAN)));
@@ -89,12 +123,18 @@ pub fn operator_inputs() -> Vec<InputObject> {
 pub fn filter_input(entity: &EntityDef) -> InputObject {
     let name = format!("{}Filter", entity.type_name);
     let mut input = InputObject::new(&name)
-        .description(format!("Conditions on {}; all given conditions must hold.", entity.qualified))
+        .description(format!(
+            "Conditions on {}; all given conditions must hold.",
+            entity.qualified
+        ))
         .field(InputValue::new("and", TypeRef::named_nn_list(&name)))
         .field(InputValue::new("or", TypeRef::named_nn_list(&name)))
         .field(InputValue::new("not", TypeRef::named(&name)));
     for column in columns(entity) {
-        input = input.field(InputValue::new(&column.api, TypeRef::named(format!("{}Filter", scalar(&column.kind)))));
+        input = input.field(InputValue::new(
+            &column.api,
+            TypeRef::named(format!("{}Filter", scalar(&column.kind))),
+        ));
     }
     input
 }
@@ -123,7 +163,10 @@ pub fn order_types(entity: &EntityDef) -> (Enum, InputObject) {
 }
 
 /// Reads an `orderBy` argument.
-pub fn parse_order(entity: &EntityDef, value: ValueAccessor<'_>) -> async_graphql::Result<Vec<Order>> {
+pub fn parse_order(
+    entity: &EntityDef,
+    value: ValueAccessor<'_>,
+) -> async_graphql::Result<Vec<Order>> {
     let mut order = Vec::new();
     for item in value.list()?.iter() {
         let item = item.object()?;
@@ -132,8 +175,15 @@ pub fn parse_order(entity: &EntityDef, value: ValueAccessor<'_>) -> async_graphq
             .into_iter()
             .find(|c| order_item(&c.field) == name)
             .ok_or_else(|| async_graphql::Error::new(format!("unknown order field {name}")))?;
-        let descending = item.get("direction").map(|d| d.enum_name().map(|n| n == "DESC")).transpose()?.unwrap_or(false);
-        order.push(Order { field: column.field, descending });
+        let descending = item
+            .get("direction")
+            .map(|d| d.enum_name().map(|n| n == "DESC"))
+            .transpose()?
+            .unwrap_or(false);
+        order.push(Order {
+            field: column.field,
+            descending,
+        });
     }
     Ok(order)
 }
@@ -143,7 +193,10 @@ fn json(value: &ValueAccessor<'_>) -> Value {
 }
 
 /// Reads a `filter` argument into a condition tree.
-pub fn parse_filter(entity: &EntityDef, object: &ObjectAccessor<'_>) -> async_graphql::Result<Filter> {
+pub fn parse_filter(
+    entity: &EntityDef,
+    object: &ObjectAccessor<'_>,
+) -> async_graphql::Result<Filter> {
     let columns = columns(entity);
     let mut all = Vec::new();
     for (name, value) in object.iter() {
@@ -152,24 +205,36 @@ pub fn parse_filter(entity: &EntityDef, object: &ObjectAccessor<'_>) -> async_gr
         }
         match name.as_str() {
             "and" => {
-                let items = value.list()?.iter().map(|v| parse_filter(entity, &v.object()?)).collect::<async_graphql::Result<_>>()?;
+                let items = value
+                    .list()?
+                    .iter()
+                    .map(|v| parse_filter(entity, &v.object()?))
+                    .collect::<async_graphql::Result<_>>()?;
                 all.push(Filter::And(items));
             }
             "or" => {
-                let items = value.list()?.iter().map(|v| parse_filter(entity, &v.object()?)).collect::<async_graphql::Result<_>>()?;
+                let items = value
+                    .list()?
+                    .iter()
+                    .map(|v| parse_filter(entity, &v.object()?))
+                    .collect::<async_graphql::Result<_>>()?;
                 all.push(Filter::Or(items));
             }
-            "not" => all.push(Filter::Not(Box::new(parse_filter(entity, &value.object()?)?))),
+            "not" => all.push(Filter::Not(Box::new(parse_filter(
+                entity,
+                &value.object()?,
+            )?))),
             api => {
-                let column = columns
-                    .iter()
-                    .find(|c| c.api == api)
-                    .ok_or_else(|| async_graphql::Error::new(format!("unknown filter field {api}")))?;
+                let column = columns.iter().find(|c| c.api == api).ok_or_else(|| {
+                    async_graphql::Error::new(format!("unknown filter field {api}"))
+                })?;
                 for (op_name, operand) in value.object()?.iter() {
                     if operand.is_null() {
                         continue;
                     }
-                    let list = || -> async_graphql::Result<Vec<Value>> { Ok(operand.list()?.iter().map(|v| json(&v)).collect()) };
+                    let list = || -> async_graphql::Result<Vec<Value>> {
+                        Ok(operand.list()?.iter().map(|v| json(&v)).collect())
+                    };
                     let op = match op_name.as_str() {
                         "eq" => Op::Eq(json(&operand)),
                         "ne" => Op::Ne(json(&operand)),
@@ -181,12 +246,23 @@ pub fn parse_filter(entity: &EntityDef, object: &ObjectAccessor<'_>) -> async_gr
                         "gte" => Op::Gte(json(&operand)),
                         "like" => Op::Like(operand.string()?.to_string()),
                         "isNull" => Op::IsNull(operand.boolean()?),
-                        other => return Err(async_graphql::Error::new(format!("unknown operator {other}"))),
+                        other => {
+                            return Err(async_graphql::Error::new(format!(
+                                "unknown operator {other}"
+                            )));
+                        }
                     };
-                    all.push(Filter::Field { field: column.field.clone(), op });
+                    all.push(Filter::Field {
+                        field: column.field.clone(),
+                        op,
+                    });
                 }
             }
         }
     }
-    Ok(if all.len() == 1 { all.pop().expect("one condition") } else { Filter::And(all) })
+    Ok(if all.len() == 1 {
+        all.pop().expect("one condition")
+    } else {
+        Filter::And(all)
+    })
 }

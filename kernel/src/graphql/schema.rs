@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use async_graphql::dataloader::{DataLoader, Loader};
 use async_graphql::dynamic::{
-    Enum, Field, FieldFuture, FieldValue, InputObject, InputValue, Object, ResolverContext, Scalar, Schema, SchemaError,
-    TypeRef, ValueAccessor,
+    Enum, Field, FieldFuture, FieldValue, InputObject, InputValue, Object, ResolverContext, Scalar,
+    Schema, SchemaError, TypeRef, ValueAccessor,
 };
 use serde_json::{Map, Value};
 use uuid::Uuid;
@@ -65,7 +65,13 @@ fn coded(code: Code, message: String) -> async_graphql::Error {
 fn parse_id(value: ValueAccessor<'_>, locale: Locale) -> async_graphql::Result<Uuid> {
     let text = value.string()?;
     Uuid::parse_str(text).map_err(|_| {
-        coded(Code::ValidationFailed, locale.pick(format!("{text} 不是有效的 ID。"), format!("{text} is not a valid ID.")))
+        coded(
+            Code::ValidationFailed,
+            locale.pick(
+                format!("{text} 不是有效的 ID。"),
+                format!("{text} is not a valid ID."),
+            ),
+        )
     })
 }
 
@@ -76,7 +82,10 @@ fn map_field(api: &str, key: &str, ty: TypeRef) -> Field {
         let key = key.clone();
         FieldFuture::new(async move {
             let parent = ctx.parent_value.try_downcast_ref::<Map<String, Value>>()?;
-            Ok(parent.get(&key).filter(|v| !v.is_null()).map(|v| FieldValue::value(gql(v))))
+            Ok(parent
+                .get(&key)
+                .filter(|v| !v.is_null())
+                .map(|v| FieldValue::value(gql(v))))
         })
     })
 }
@@ -104,11 +113,24 @@ impl Loader<RefKey> for RecordLoader {
         }
         let mut found = HashMap::new();
         for (entity, ids) in by_entity {
-            let Some(def) = self.context.catalog.entity(entity) else { continue };
-            let records = self.context.kernel.get(&self.context.principal, &def, &ids).await.map_err(Arc::new)?;
+            let Some(def) = self.context.catalog.entity(entity) else {
+                continue;
+            };
+            let records = self
+                .context
+                .kernel
+                .get(&self.context.principal, &def, &ids)
+                .await
+                .map_err(Arc::new)?;
             for (id, record) in ids.into_iter().zip(records) {
                 if let Some(record) = record {
-                    found.insert(RefKey { entity: entity.to_string(), id }, record);
+                    found.insert(
+                        RefKey {
+                            entity: entity.to_string(),
+                            id,
+                        },
+                        record,
+                    );
                 }
             }
         }
@@ -125,28 +147,40 @@ fn scalar_field(field: &FieldDef) -> Field {
         FieldKind::Ref { .. } => format!("{}Id", field.graphql_name),
         _ => field.graphql_name.clone(),
     };
-    map_field(&api, &field.name, TypeRef::named(scalar(&field.kind))).description(format!("{} · {}", field.title, field.title_en))
+    map_field(&api, &field.name, TypeRef::named(scalar(&field.kind)))
+        .description(format!("{} · {}", field.title, field.title_en))
 }
 
 fn ref_field(field: &FieldDef, target: &EntityDef) -> Field {
     let key = field.name.clone();
     let target_name = target.qualified.clone();
-    Field::new(&field.graphql_name, TypeRef::named(&target.type_name), move |ctx| {
-        let key = key.clone();
-        let target_name = target_name.clone();
-        FieldFuture::new(async move {
-            let parent = ctx.parent_value.try_downcast_ref::<Map<String, Value>>()?;
-            let Some(id) = parent.get(&key).and_then(Value::as_str).and_then(|s| Uuid::parse_str(s).ok()) else {
-                return Ok(None);
-            };
-            let loader = ctx.data::<DataLoader<RecordLoader>>()?;
-            let record = loader
-                .load_one(RefKey { entity: target_name, id })
-                .await
-                .map_err(|error| to_graphql_error(clone_error(&error)))?;
-            Ok(record.map(FieldValue::owned_any))
-        })
-    })
+    Field::new(
+        &field.graphql_name,
+        TypeRef::named(&target.type_name),
+        move |ctx| {
+            let key = key.clone();
+            let target_name = target_name.clone();
+            FieldFuture::new(async move {
+                let parent = ctx.parent_value.try_downcast_ref::<Map<String, Value>>()?;
+                let Some(id) = parent
+                    .get(&key)
+                    .and_then(Value::as_str)
+                    .and_then(|s| Uuid::parse_str(s).ok())
+                else {
+                    return Ok(None);
+                };
+                let loader = ctx.data::<DataLoader<RecordLoader>>()?;
+                let record = loader
+                    .load_one(RefKey {
+                        entity: target_name,
+                        id,
+                    })
+                    .await
+                    .map_err(|error| to_graphql_error(clone_error(&error)))?;
+                Ok(record.map(FieldValue::owned_any))
+            })
+        },
+    )
     .description(format!("{} · {}", field.title, field.title_en))
 }
 
@@ -160,7 +194,8 @@ fn clone_error(error: &runtime::Error) -> runtime::Error {
 }
 
 fn child_types(child: &ChildDef) -> (Object, InputObject) {
-    let mut object = Object::new(&child.type_name).description(format!("{} · {}", child.title, child.title_en));
+    let mut object =
+        Object::new(&child.type_name).description(format!("{} · {}", child.title, child.title_en));
     let mut input = InputObject::new(format!("{}Input", child.type_name));
     for field in &child.fields {
         object = object.field(scalar_field(field));
@@ -175,16 +210,46 @@ fn child_types(child: &ChildDef) -> (Object, InputObject) {
 
 fn entity_object(entity: &EntityDef, catalog: &TenantCatalog) -> Object {
     let mut object = Object::new(&entity.type_name)
-        .description(format!("{} · {} ({})", entity.title, entity.title_en, entity.qualified))
+        .description(format!(
+            "{} · {} ({})",
+            entity.title, entity.title_en, entity.qualified
+        ))
         .field(map_field("id", "id", TypeRef::named_nn(TypeRef::ID)))
-        .field(map_field("version", "version", TypeRef::named_nn(TypeRef::INT)).description("Increases on every change; pass it as expectedVersion."))
+        .field(
+            map_field("version", "version", TypeRef::named_nn(TypeRef::INT))
+                .description("Increases on every change; pass it as expectedVersion."),
+        )
         .field(map_field("state", "state", TypeRef::named(TypeRef::STRING)))
-        .field(map_field("ownerId", "owner_id", TypeRef::named_nn(TypeRef::ID)))
-        .field(map_field("orgUnitId", "org_unit_id", TypeRef::named(TypeRef::ID)))
-        .field(map_field("createdAt", "created_at", TypeRef::named_nn("DateTime")))
-        .field(map_field("createdBy", "created_by", TypeRef::named_nn(TypeRef::ID)))
-        .field(map_field("updatedAt", "updated_at", TypeRef::named_nn("DateTime")))
-        .field(map_field("updatedBy", "updated_by", TypeRef::named_nn(TypeRef::ID)));
+        .field(map_field(
+            "ownerId",
+            "owner_id",
+            TypeRef::named_nn(TypeRef::ID),
+        ))
+        .field(map_field(
+            "orgUnitId",
+            "org_unit_id",
+            TypeRef::named(TypeRef::ID),
+        ))
+        .field(map_field(
+            "createdAt",
+            "created_at",
+            TypeRef::named_nn("DateTime"),
+        ))
+        .field(map_field(
+            "createdBy",
+            "created_by",
+            TypeRef::named_nn(TypeRef::ID),
+        ))
+        .field(map_field(
+            "updatedAt",
+            "updated_at",
+            TypeRef::named_nn("DateTime"),
+        ))
+        .field(map_field(
+            "updatedBy",
+            "updated_by",
+            TypeRef::named_nn(TypeRef::ID),
+        ));
     for field in &entity.fields {
         object = object.field(scalar_field(field));
         if let FieldKind::Ref { target } = &field.kind
@@ -197,17 +262,27 @@ fn entity_object(entity: &EntityDef, catalog: &TenantCatalog) -> Object {
         let key = child.name.clone();
         let type_name = child.type_name.clone();
         object = object.field(
-            Field::new(&child.graphql_name, TypeRef::named_nn_list_nn(&type_name), move |ctx| {
-                let key = key.clone();
-                FieldFuture::new(async move {
-                    let parent = ctx.parent_value.try_downcast_ref::<Map<String, Value>>()?;
-                    let items = parent.get(&key).and_then(Value::as_array).cloned().unwrap_or_default();
-                    Ok(Some(FieldValue::list(items.into_iter().filter_map(|item| match item {
-                        Value::Object(map) => Some(FieldValue::owned_any(map)),
-                        _ => None,
-                    }))))
-                })
-            })
+            Field::new(
+                &child.graphql_name,
+                TypeRef::named_nn_list_nn(&type_name),
+                move |ctx| {
+                    let key = key.clone();
+                    FieldFuture::new(async move {
+                        let parent = ctx.parent_value.try_downcast_ref::<Map<String, Value>>()?;
+                        let items = parent
+                            .get(&key)
+                            .and_then(Value::as_array)
+                            .cloned()
+                            .unwrap_or_default();
+                        Ok(Some(FieldValue::list(items.into_iter().filter_map(
+                            |item| match item {
+                                Value::Object(map) => Some(FieldValue::owned_any(map)),
+                                _ => None,
+                            },
+                        ))))
+                    })
+                },
+            )
             .description(format!("{} · {}", child.title, child.title_en)),
         );
     }
@@ -222,10 +297,16 @@ fn input_object(entity: &EntityDef) -> InputObject {
             FieldKind::Ref { .. } => format!("{}Id", field.graphql_name),
             _ => field.graphql_name.clone(),
         };
-        input = input.field(InputValue::new(api, TypeRef::named(scalar(&field.kind))).description(format!("{} · {}", field.title, field.title_en)));
+        input = input.field(
+            InputValue::new(api, TypeRef::named(scalar(&field.kind)))
+                .description(format!("{} · {}", field.title, field.title_en)),
+        );
     }
     for child in &entity.children {
-        input = input.field(InputValue::new(&child.graphql_name, TypeRef::named_nn_list(format!("{}Input", child.type_name))));
+        input = input.field(InputValue::new(
+            &child.graphql_name,
+            TypeRef::named_nn_list(format!("{}Input", child.type_name)),
+        ));
     }
     input
 }
@@ -260,7 +341,11 @@ fn parse_input(entity: &EntityDef, value: ValueAccessor<'_>) -> async_graphql::R
     for (name, value) in object.iter() {
         if let Some(field) = fields.get(name.as_str()) {
             record.insert(field.name.clone(), input_value(field, &value));
-        } else if let Some(child) = entity.children.iter().find(|c| c.graphql_name == name.as_str()) {
+        } else if let Some(child) = entity
+            .children
+            .iter()
+            .find(|c| c.graphql_name == name.as_str())
+        {
             if value.is_null() {
                 record.insert(child.name.clone(), Value::Null);
                 continue;
@@ -298,71 +383,117 @@ fn cursor(offset: u64) -> String {
 
 fn parse_cursor(text: &str) -> Option<u64> {
     let bytes = hex::decode(text).ok()?;
-    String::from_utf8(bytes).ok()?.strip_prefix("offset:")?.parse().ok()
+    String::from_utf8(bytes)
+        .ok()?
+        .strip_prefix("offset:")?
+        .parse()
+        .ok()
 }
 
 fn connection_types(entity: &EntityDef) -> (Object, Object) {
     let edge = Object::new(format!("{}Edge", entity.type_name))
-        .field(Field::new("cursor", TypeRef::named_nn(TypeRef::STRING), |ctx| {
-            FieldFuture::new(async move {
-                let (offset, _) = ctx.parent_value.try_downcast_ref::<(u64, Record)>()?;
-                Ok(Some(FieldValue::value(cursor(*offset))))
-            })
-        }))
-        .field(Field::new("node", TypeRef::named_nn(&entity.type_name), |ctx| {
-            FieldFuture::new(async move {
-                let (_, record) = ctx.parent_value.try_downcast_ref::<(u64, Record)>()?;
-                Ok(Some(FieldValue::borrowed_any(record)))
-            })
-        }));
+        .field(Field::new(
+            "cursor",
+            TypeRef::named_nn(TypeRef::STRING),
+            |ctx| {
+                FieldFuture::new(async move {
+                    let (offset, _) = ctx.parent_value.try_downcast_ref::<(u64, Record)>()?;
+                    Ok(Some(FieldValue::value(cursor(*offset))))
+                })
+            },
+        ))
+        .field(Field::new(
+            "node",
+            TypeRef::named_nn(&entity.type_name),
+            |ctx| {
+                FieldFuture::new(async move {
+                    let (_, record) = ctx.parent_value.try_downcast_ref::<(u64, Record)>()?;
+                    Ok(Some(FieldValue::borrowed_any(record)))
+                })
+            },
+        ));
     let connection = Object::new(format!("{}Connection", entity.type_name))
-        .field(Field::new("edges", TypeRef::named_nn_list_nn(format!("{}Edge", entity.type_name)), |ctx| {
-            FieldFuture::new(async move {
-                let conn = ctx.parent_value.try_downcast_ref::<Connection>()?;
-                Ok(Some(FieldValue::list(
-                    conn.records.iter().enumerate().map(|(i, r)| FieldValue::owned_any((conn.offset + i as u64, r.clone()))),
-                )))
-            })
-        }))
-        .field(Field::new("nodes", TypeRef::named_nn_list_nn(&entity.type_name), |ctx| {
-            FieldFuture::new(async move {
-                let conn = ctx.parent_value.try_downcast_ref::<Connection>()?;
-                Ok(Some(FieldValue::list(conn.records.iter().map(|r| FieldValue::borrowed_any(r)))))
-            })
-        }))
-        .field(Field::new("pageInfo", TypeRef::named_nn("PageInfo"), |ctx| {
-            FieldFuture::new(async move {
-                let conn = ctx.parent_value.try_downcast_ref::<Connection>()?;
-                let mut info = Map::new();
-                info.insert("hasNextPage".into(), Value::Bool(conn.has_next));
-                info.insert("hasPreviousPage".into(), Value::Bool(conn.has_previous));
-                if !conn.records.is_empty() {
-                    info.insert("startCursor".into(), Value::String(cursor(conn.offset)));
-                    info.insert("endCursor".into(), Value::String(cursor(conn.offset + conn.records.len() as u64 - 1)));
-                }
-                Ok(Some(FieldValue::owned_any(info)))
-            })
-        }))
-        .field(Field::new("totalCount", TypeRef::named_nn(TypeRef::INT), |ctx| {
-            FieldFuture::new(async move {
-                let conn = ctx.parent_value.try_downcast_ref::<Connection>()?;
-                let request = request(&ctx)?;
-                let n = request
-                    .kernel
-                    .count(&request.principal, &conn.entity, conn.filter.as_ref())
-                    .await
-                    .map_err(to_graphql_error)?;
-                Ok(Some(FieldValue::value(n as i64)))
-            })
-        }));
+        .field(Field::new(
+            "edges",
+            TypeRef::named_nn_list_nn(format!("{}Edge", entity.type_name)),
+            |ctx| {
+                FieldFuture::new(async move {
+                    let conn = ctx.parent_value.try_downcast_ref::<Connection>()?;
+                    Ok(Some(FieldValue::list(conn.records.iter().enumerate().map(
+                        |(i, r)| FieldValue::owned_any((conn.offset + i as u64, r.clone())),
+                    ))))
+                })
+            },
+        ))
+        .field(Field::new(
+            "nodes",
+            TypeRef::named_nn_list_nn(&entity.type_name),
+            |ctx| {
+                FieldFuture::new(async move {
+                    let conn = ctx.parent_value.try_downcast_ref::<Connection>()?;
+                    Ok(Some(FieldValue::list(
+                        conn.records.iter().map(|r| FieldValue::borrowed_any(r)),
+                    )))
+                })
+            },
+        ))
+        .field(Field::new(
+            "pageInfo",
+            TypeRef::named_nn("PageInfo"),
+            |ctx| {
+                FieldFuture::new(async move {
+                    let conn = ctx.parent_value.try_downcast_ref::<Connection>()?;
+                    let mut info = Map::new();
+                    info.insert("hasNextPage".into(), Value::Bool(conn.has_next));
+                    info.insert("hasPreviousPage".into(), Value::Bool(conn.has_previous));
+                    if !conn.records.is_empty() {
+                        info.insert("startCursor".into(), Value::String(cursor(conn.offset)));
+                        info.insert(
+                            "endCursor".into(),
+                            Value::String(cursor(conn.offset + conn.records.len() as u64 - 1)),
+                        );
+                    }
+                    Ok(Some(FieldValue::owned_any(info)))
+                })
+            },
+        ))
+        .field(Field::new(
+            "totalCount",
+            TypeRef::named_nn(TypeRef::INT),
+            |ctx| {
+                FieldFuture::new(async move {
+                    let conn = ctx.parent_value.try_downcast_ref::<Connection>()?;
+                    let request = request(&ctx)?;
+                    let n = request
+                        .kernel
+                        .count(&request.principal, &conn.entity, conn.filter.as_ref())
+                        .await
+                        .map_err(to_graphql_error)?;
+                    Ok(Some(FieldValue::value(n as i64)))
+                })
+            },
+        ));
     (edge, connection)
 }
 
-fn page_argument(ctx: &ResolverContext<'_>, name: &str, limits: &ApiConfig, locale: Locale) -> async_graphql::Result<Option<u64>> {
-    let Some(value) = ctx.args.get(name).filter(|v| !v.is_null()) else { return Ok(None) };
+fn page_argument(
+    ctx: &ResolverContext<'_>,
+    name: &str,
+    limits: &ApiConfig,
+    locale: Locale,
+) -> async_graphql::Result<Option<u64>> {
+    let Some(value) = ctx.args.get(name).filter(|v| !v.is_null()) else {
+        return Ok(None);
+    };
     let n = value.i64()?;
     if n < 0 {
-        return Err(coded(Code::ValidationFailed, locale.pick(format!("{name} 不能为负数。"), format!("{name} must not be negative."))));
+        return Err(coded(
+            Code::ValidationFailed,
+            locale.pick(
+                format!("{name} 不能为负数。"),
+                format!("{name} must not be negative."),
+            ),
+        ));
     }
     if n as u64 > limits.max_page_size {
         return Err(coded(
@@ -376,72 +507,109 @@ fn page_argument(ctx: &ResolverContext<'_>, name: &str, limits: &ApiConfig, loca
     Ok(Some(n as u64))
 }
 
-fn cursor_argument(ctx: &ResolverContext<'_>, name: &str, locale: Locale) -> async_graphql::Result<Option<u64>> {
-    let Some(value) = ctx.args.get(name).filter(|v| !v.is_null()) else { return Ok(None) };
-    parse_cursor(value.string()?)
-        .map(Some)
-        .ok_or_else(|| coded(Code::ValidationFailed, locale.pick(format!("{name} 游标无效。"), format!("Invalid {name} cursor."))))
+fn cursor_argument(
+    ctx: &ResolverContext<'_>,
+    name: &str,
+    locale: Locale,
+) -> async_graphql::Result<Option<u64>> {
+    let Some(value) = ctx.args.get(name).filter(|v| !v.is_null()) else {
+        return Ok(None);
+    };
+    parse_cursor(value.string()?).map(Some).ok_or_else(|| {
+        coded(
+            Code::ValidationFailed,
+            locale.pick(
+                format!("{name} 游标无效。"),
+                format!("Invalid {name} cursor."),
+            ),
+        )
+    })
 }
 
 fn list_field(entity: &Arc<EntityDef>, limits: &ApiConfig) -> Field {
     let name = lower_first(&plural(&entity.type_name));
     let def = entity.clone();
     let limits = limits.clone();
-    Field::new(name, TypeRef::named_nn(format!("{}Connection", entity.type_name)), move |ctx| {
-        let def = def.clone();
-        let limits = limits.clone();
-        FieldFuture::new(async move {
-            let request = request(&ctx)?;
-            let locale = request.locale;
-            let filter = match ctx.args.get("filter").filter(|v| !v.is_null()) {
-                Some(value) => Some(filter::parse_filter(&def, &value.object()?)?),
-                None => None,
-            };
-            let order = match ctx.args.get("orderBy").filter(|v| !v.is_null()) {
-                Some(value) => filter::parse_order(&def, value)?,
-                None => Vec::new(),
-            };
-            let first = page_argument(&ctx, "first", &limits, locale)?;
-            let last = page_argument(&ctx, "last", &limits, locale)?;
-            let after = cursor_argument(&ctx, "after", locale)?;
-            let before = cursor_argument(&ctx, "before", locale)?;
-            let (offset, limit) = match (last, before) {
-                (Some(last), Some(before)) => (before.saturating_sub(last), last.min(before)),
-                (Some(last), None) if first.is_none() => {
-                    let total =
-                        request.kernel.count(&request.principal, &def, filter.as_ref()).await.map_err(to_graphql_error)?;
-                    (total.saturating_sub(last), last.min(total))
-                }
-                _ => {
-                    let offset = after.map(|a| a + 1).unwrap_or(0);
-                    let limit = first.unwrap_or(limits.default_page_size);
-                    let limit = match before {
-                        Some(before) => limit.min(before.saturating_sub(offset)),
-                        None => limit,
-                    };
-                    (offset, limit)
-                }
-            };
-            let mut records = request
-                .kernel
-                .list(&request.principal, &def, filter.as_ref(), &order, Page { offset, limit: limit + 1 })
-                .await
-                .map_err(to_graphql_error)?;
-            let has_next = records.len() as u64 > limit;
-            records.truncate(limit as usize);
-            Ok(Some(FieldValue::owned_any(Connection {
-                entity: def,
-                filter,
-                records,
-                offset,
-                has_next,
-                has_previous: offset > 0,
-            })))
-        })
-    })
-    .description(format!("{} · {}: a page of records you may read", entity.title, entity.title_en))
-    .argument(InputValue::new("filter", TypeRef::named(format!("{}Filter", entity.type_name))))
-    .argument(InputValue::new("orderBy", TypeRef::named_nn_list(format!("{}Order", entity.type_name))))
+    Field::new(
+        name,
+        TypeRef::named_nn(format!("{}Connection", entity.type_name)),
+        move |ctx| {
+            let def = def.clone();
+            let limits = limits.clone();
+            FieldFuture::new(async move {
+                let request = request(&ctx)?;
+                let locale = request.locale;
+                let filter = match ctx.args.get("filter").filter(|v| !v.is_null()) {
+                    Some(value) => Some(filter::parse_filter(&def, &value.object()?)?),
+                    None => None,
+                };
+                let order = match ctx.args.get("orderBy").filter(|v| !v.is_null()) {
+                    Some(value) => filter::parse_order(&def, value)?,
+                    None => Vec::new(),
+                };
+                let first = page_argument(&ctx, "first", &limits, locale)?;
+                let last = page_argument(&ctx, "last", &limits, locale)?;
+                let after = cursor_argument(&ctx, "after", locale)?;
+                let before = cursor_argument(&ctx, "before", locale)?;
+                let (offset, limit) = match (last, before) {
+                    (Some(last), Some(before)) => (before.saturating_sub(last), last.min(before)),
+                    (Some(last), None) if first.is_none() => {
+                        let total = request
+                            .kernel
+                            .count(&request.principal, &def, filter.as_ref())
+                            .await
+                            .map_err(to_graphql_error)?;
+                        (total.saturating_sub(last), last.min(total))
+                    }
+                    _ => {
+                        let offset = after.map(|a| a + 1).unwrap_or(0);
+                        let limit = first.unwrap_or(limits.default_page_size);
+                        let limit = match before {
+                            Some(before) => limit.min(before.saturating_sub(offset)),
+                            None => limit,
+                        };
+                        (offset, limit)
+                    }
+                };
+                let mut records = request
+                    .kernel
+                    .list(
+                        &request.principal,
+                        &def,
+                        filter.as_ref(),
+                        &order,
+                        Page {
+                            offset,
+                            limit: limit + 1,
+                        },
+                    )
+                    .await
+                    .map_err(to_graphql_error)?;
+                let has_next = records.len() as u64 > limit;
+                records.truncate(limit as usize);
+                Ok(Some(FieldValue::owned_any(Connection {
+                    entity: def,
+                    filter,
+                    records,
+                    offset,
+                    has_next,
+                    has_previous: offset > 0,
+                })))
+            })
+        },
+    )
+    .description(format!(
+        "{} · {}: a page of records you may read",
+        entity.title, entity.title_en
+    ))
+    .argument(InputValue::new(
+        "filter",
+        TypeRef::named(format!("{}Filter", entity.type_name)),
+    ))
+    .argument(InputValue::new(
+        "orderBy",
+        TypeRef::named_nn_list(format!("{}Order", entity.type_name)),
+    ))
     .argument(InputValue::new("first", TypeRef::named(TypeRef::INT)))
     .argument(InputValue::new("after", TypeRef::named(TypeRef::STRING)))
     .argument(InputValue::new("last", TypeRef::named(TypeRef::INT)))
@@ -450,16 +618,29 @@ fn list_field(entity: &Arc<EntityDef>, limits: &ApiConfig) -> Field {
 
 fn get_field(entity: &Arc<EntityDef>) -> Field {
     let def = entity.clone();
-    Field::new(lower_first(&entity.type_name), TypeRef::named(&entity.type_name), move |ctx| {
-        let def = def.clone();
-        FieldFuture::new(async move {
-            let request = request(&ctx)?;
-            let id = parse_id(ctx.args.try_get("id")?, request.locale)?;
-            let record = request.kernel.get(&request.principal, &def, &[id]).await.map_err(to_graphql_error)?.pop().flatten();
-            Ok(record.map(FieldValue::owned_any))
-        })
-    })
-    .description(format!("{} · {} by id; null when it does not exist for you", entity.title, entity.title_en))
+    Field::new(
+        lower_first(&entity.type_name),
+        TypeRef::named(&entity.type_name),
+        move |ctx| {
+            let def = def.clone();
+            FieldFuture::new(async move {
+                let request = request(&ctx)?;
+                let id = parse_id(ctx.args.try_get("id")?, request.locale)?;
+                let record = request
+                    .kernel
+                    .get(&request.principal, &def, &[id])
+                    .await
+                    .map_err(to_graphql_error)?
+                    .pop()
+                    .flatten();
+                Ok(record.map(FieldValue::owned_any))
+            })
+        },
+    )
+    .description(format!(
+        "{} · {} by id; null when it does not exist for you",
+        entity.title, entity.title_en
+    ))
     .argument(InputValue::new("id", TypeRef::named_nn(TypeRef::ID)))
 }
 
@@ -468,42 +649,52 @@ fn mutation_fields(entity: &Arc<EntityDef>) -> Vec<Field> {
     let input = format!("{type_name}Input");
     let create = {
         let def = entity.clone();
-        Field::new(format!("create{type_name}"), TypeRef::named_nn(&type_name), move |ctx| {
-            let def = def.clone();
-            FieldFuture::new(async move {
-                let request = request(&ctx)?;
-                let record = parse_input(&def, ctx.args.try_get("input")?)?;
-                let mut created = request
-                    .kernel
-                    .create(&request.principal, &request.catalog, &def, vec![record], false, request.locale)
-                    .await
-                    .map_err(to_graphql_error)?;
-                Ok(created.pop().map(FieldValue::owned_any))
-            })
-        })
+        Field::new(
+            format!("create{type_name}"),
+            TypeRef::named_nn(&type_name),
+            move |ctx| {
+                let def = def.clone();
+                FieldFuture::new(async move {
+                    let request = request(&ctx)?;
+                    let record = parse_input(&def, ctx.args.try_get("input")?)?;
+                    let mut created = request
+                        .kernel
+                        .create(&request.caller(), &def, vec![record], false)
+                        .await
+                        .map_err(to_graphql_error)?;
+                    Ok(created.pop().map(FieldValue::owned_any))
+                })
+            },
+        )
         .argument(InputValue::new("input", TypeRef::named_nn(&input)))
     };
     let create_many = {
         let def = entity.clone();
-        Field::new(format!("create{}", plural(&type_name)), TypeRef::named_nn_list_nn(&type_name), move |ctx| {
-            let def = def.clone();
-            FieldFuture::new(async move {
-                let request = request(&ctx)?;
-                let inputs = ctx
-                    .args
-                    .try_get("inputs")?
-                    .list()?
-                    .iter()
-                    .map(|value| parse_input(&def, value))
-                    .collect::<async_graphql::Result<Vec<_>>>()?;
-                let created = request
-                    .kernel
-                    .create(&request.principal, &request.catalog, &def, inputs, true, request.locale)
-                    .await
-                    .map_err(to_graphql_error)?;
-                Ok(Some(FieldValue::list(created.into_iter().map(FieldValue::owned_any))))
-            })
-        })
+        Field::new(
+            format!("create{}", plural(&type_name)),
+            TypeRef::named_nn_list_nn(&type_name),
+            move |ctx| {
+                let def = def.clone();
+                FieldFuture::new(async move {
+                    let request = request(&ctx)?;
+                    let inputs = ctx
+                        .args
+                        .try_get("inputs")?
+                        .list()?
+                        .iter()
+                        .map(|value| parse_input(&def, value))
+                        .collect::<async_graphql::Result<Vec<_>>>()?;
+                    let created = request
+                        .kernel
+                        .create(&request.caller(), &def, inputs, true)
+                        .await
+                        .map_err(to_graphql_error)?;
+                    Ok(Some(FieldValue::list(
+                        created.into_iter().map(FieldValue::owned_any),
+                    )))
+                })
+            },
+        )
         .description("Creates all records in one transaction, or none when any is invalid.")
         .argument(InputValue::new("inputs", TypeRef::named_nn_list_nn(&input)))
     };
@@ -518,7 +709,7 @@ fn mutation_fields(entity: &Arc<EntityDef>) -> Vec<Field> {
                 let expected = ctx.args.get("expectedVersion").filter(|v| !v.is_null()).map(|v| v.i64()).transpose()?;
                 let record = request
                     .kernel
-                    .update(&request.principal, &request.catalog, &def, id, patch, expected, request.locale)
+                    .update(&request.caller(), &def, id, patch, expected)
                     .await
                     .map_err(to_graphql_error)?;
                 Ok(Some(FieldValue::owned_any(record)))
@@ -531,15 +722,23 @@ fn mutation_fields(entity: &Arc<EntityDef>) -> Vec<Field> {
     };
     let delete = {
         let def = entity.clone();
-        Field::new(format!("delete{type_name}"), TypeRef::named_nn(TypeRef::ID), move |ctx| {
-            let def = def.clone();
-            FieldFuture::new(async move {
-                let request = request(&ctx)?;
-                let id = parse_id(ctx.args.try_get("id")?, request.locale)?;
-                request.kernel.delete(&request.principal, &def, id, request.locale).await.map_err(to_graphql_error)?;
-                Ok(Some(FieldValue::value(id.to_string())))
-            })
-        })
+        Field::new(
+            format!("delete{type_name}"),
+            TypeRef::named_nn(TypeRef::ID),
+            move |ctx| {
+                let def = def.clone();
+                FieldFuture::new(async move {
+                    let request = request(&ctx)?;
+                    let id = parse_id(ctx.args.try_get("id")?, request.locale)?;
+                    request
+                        .kernel
+                        .delete(&request.principal, &def, id, request.locale)
+                        .await
+                        .map_err(to_graphql_error)?;
+                    Ok(Some(FieldValue::value(id.to_string())))
+                })
+            },
+        )
         .argument(InputValue::new("id", TypeRef::named_nn(TypeRef::ID)))
     };
     vec![create, create_many, update, delete]
@@ -548,29 +747,94 @@ fn mutation_fields(entity: &Arc<EntityDef>) -> Vec<Field> {
 fn meta_types() -> Vec<Object> {
     vec![
         Object::new("PageInfo")
-            .field(map_field("hasNextPage", "hasNextPage", TypeRef::named_nn(TypeRef::BOOLEAN)))
-            .field(map_field("hasPreviousPage", "hasPreviousPage", TypeRef::named_nn(TypeRef::BOOLEAN)))
-            .field(map_field("startCursor", "startCursor", TypeRef::named(TypeRef::STRING)))
-            .field(map_field("endCursor", "endCursor", TypeRef::named(TypeRef::STRING))),
+            .field(map_field(
+                "hasNextPage",
+                "hasNextPage",
+                TypeRef::named_nn(TypeRef::BOOLEAN),
+            ))
+            .field(map_field(
+                "hasPreviousPage",
+                "hasPreviousPage",
+                TypeRef::named_nn(TypeRef::BOOLEAN),
+            ))
+            .field(map_field(
+                "startCursor",
+                "startCursor",
+                TypeRef::named(TypeRef::STRING),
+            ))
+            .field(map_field(
+                "endCursor",
+                "endCursor",
+                TypeRef::named(TypeRef::STRING),
+            )),
         Object::new("EntityType")
-            .description("An entity type with its form schema (JSON Schema 2020-12, `x-jingxi` extensions).")
-            .field(map_field("name", "name", TypeRef::named_nn(TypeRef::STRING)).description("Qualified name, e.g. crm.customer."))
-            .field(map_field("plugin", "plugin", TypeRef::named_nn(TypeRef::STRING)))
-            .field(map_field("typeName", "typeName", TypeRef::named_nn(TypeRef::STRING)))
-            .field(map_field("title", "title", TypeRef::named_nn(TypeRef::STRING)))
+            .description(
+                "An entity type with its form schema (JSON Schema 2020-12, `x-jingxi` extensions).",
+            )
+            .field(
+                map_field("name", "name", TypeRef::named_nn(TypeRef::STRING))
+                    .description("Qualified name, e.g. crm.customer."),
+            )
+            .field(map_field(
+                "plugin",
+                "plugin",
+                TypeRef::named_nn(TypeRef::STRING),
+            ))
+            .field(map_field(
+                "typeName",
+                "typeName",
+                TypeRef::named_nn(TypeRef::STRING),
+            ))
+            .field(map_field(
+                "title",
+                "title",
+                TypeRef::named_nn(TypeRef::STRING),
+            ))
             .field(map_field("schema", "schema", TypeRef::named_nn("JSON"))),
         Object::new("Plugin")
             .field(map_field("id", "id", TypeRef::named_nn(TypeRef::STRING)))
-            .field(map_field("version", "version", TypeRef::named_nn(TypeRef::STRING)))
-            .field(map_field("title", "title", TypeRef::named_nn(TypeRef::STRING)))
-            .field(map_field("requires", "requires", TypeRef::named_nn_list_nn(TypeRef::STRING))),
+            .field(map_field(
+                "version",
+                "version",
+                TypeRef::named_nn(TypeRef::STRING),
+            ))
+            .field(map_field(
+                "title",
+                "title",
+                TypeRef::named_nn(TypeRef::STRING),
+            ))
+            .field(map_field(
+                "requires",
+                "requires",
+                TypeRef::named_nn_list_nn(TypeRef::STRING),
+            )),
         Object::new("Me")
             .field(map_field("id", "id", TypeRef::named_nn(TypeRef::ID)))
-            .field(map_field("email", "email", TypeRef::named_nn(TypeRef::STRING)))
-            .field(map_field("name", "name", TypeRef::named_nn(TypeRef::STRING)))
-            .field(map_field("tenant", "tenant", TypeRef::named_nn(TypeRef::STRING)))
-            .field(map_field("roles", "roles", TypeRef::named_nn_list_nn(TypeRef::STRING)))
-            .field(map_field("orgUnitId", "orgUnitId", TypeRef::named(TypeRef::ID))),
+            .field(map_field(
+                "email",
+                "email",
+                TypeRef::named_nn(TypeRef::STRING),
+            ))
+            .field(map_field(
+                "name",
+                "name",
+                TypeRef::named_nn(TypeRef::STRING),
+            ))
+            .field(map_field(
+                "tenant",
+                "tenant",
+                TypeRef::named_nn(TypeRef::STRING),
+            ))
+            .field(map_field(
+                "roles",
+                "roles",
+                TypeRef::named_nn_list_nn(TypeRef::STRING),
+            ))
+            .field(map_field(
+                "orgUnitId",
+                "orgUnitId",
+                TypeRef::named(TypeRef::ID),
+            )),
     ]
 }
 
@@ -624,9 +888,14 @@ pub fn build_schema(catalog: &TenantCatalog, limits: &ApiConfig) -> Result<Schem
     let mut query = Object::new("Query");
     let mut mutation = Object::new("Mutation");
     let mut builder = Schema::build("Query", Some("Mutation"), None)
-        .register(Scalar::new("Decimal").description("An exact decimal number, written as a string: \"1234.50\"."))
+        .register(
+            Scalar::new("Decimal")
+                .description("An exact decimal number, written as a string: \"1234.50\"."),
+        )
         .register(Scalar::new("Date").description("A calendar date: \"2026-11-27\"."))
-        .register(Scalar::new("DateTime").description("An RFC 3339 date-time: \"2026-11-27T09:30:00Z\"."))
+        .register(
+            Scalar::new("DateTime").description("An RFC 3339 date-time: \"2026-11-27T09:30:00Z\"."),
+        )
         .register(Scalar::new("JSON").description("Any JSON value."))
         .register(Enum::new("SortDirection").item("ASC").item("DESC"));
     for input in filter::operator_inputs() {
@@ -640,15 +909,24 @@ pub fn build_schema(catalog: &TenantCatalog, limits: &ApiConfig) -> Result<Schem
     }
     let mut n_mutations = 0;
     for entity in catalog.entities() {
-        builder = builder.register(entity_object(entity, catalog)).register(input_object(entity)).register(filter::filter_input(entity));
+        builder = builder
+            .register(entity_object(entity, catalog))
+            .register(input_object(entity))
+            .register(filter::filter_input(entity));
         for child in &entity.children {
             let (object, input) = child_types(child);
             builder = builder.register(object).register(input);
         }
         let (order_enum, order_input) = filter::order_types(entity);
         let (edge, connection) = connection_types(entity);
-        builder = builder.register(order_enum).register(order_input).register(edge).register(connection);
-        query = query.field(get_field(entity)).field(list_field(entity, limits));
+        builder = builder
+            .register(order_enum)
+            .register(order_input)
+            .register(edge)
+            .register(connection);
+        query = query
+            .field(get_field(entity))
+            .field(list_field(entity, limits));
         for field in mutation_fields(entity) {
             mutation = mutation.field(field);
             n_mutations += 1;

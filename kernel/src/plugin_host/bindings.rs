@@ -37,7 +37,9 @@ pub(super) fn add_to_linker(linker: &mut Linker<CallState>) -> wasmtime::Result<
 }
 
 /// Checks that an instance-ready component exports the hooks with the expected types.
-pub(super) fn plugin_pre(pre: wasmtime::component::InstancePre<CallState>) -> wasmtime::Result<PluginPre> {
+pub(super) fn plugin_pre(
+    pre: wasmtime::component::InstancePre<CallState>,
+) -> wasmtime::Result<PluginPre> {
     wit::PluginPre::new(pre)
 }
 
@@ -66,7 +68,11 @@ fn context(ctx: &HookContext) -> types::Context {
 
 impl From<types::FieldError> for FieldError {
     fn from(error: types::FieldError) -> Self {
-        FieldError { pointer: error.pointer, code: error.code, message: error.message }
+        FieldError {
+            pointer: error.pointer,
+            code: error.code,
+            message: error.message,
+        }
     }
 }
 
@@ -84,7 +90,10 @@ impl From<types::Effect> for Effect {
     }
 }
 
-pub(super) fn describe(plugin: &PluginInstance, store: &mut Store<CallState>) -> wasmtime::Result<String> {
+pub(super) fn describe(
+    plugin: &PluginInstance,
+    store: &mut Store<CallState>,
+) -> wasmtime::Result<String> {
     plugin.jingxi_plugin_hooks().call_describe(store)
 }
 
@@ -95,9 +104,17 @@ pub(super) fn validate(
     entity: &str,
     records: &[String],
 ) -> HookResult<Vec<Vec<FieldError>>> {
-    let answer = plugin.jingxi_plugin_hooks().call_validate(store, &context(ctx), entity, records)?;
+    let answer =
+        plugin
+            .jingxi_plugin_hooks()
+            .call_validate(store, &context(ctx), entity, records)?;
     Ok(answer
-        .map(|lists| lists.into_iter().map(|errors| errors.into_iter().map(FieldError::from).collect()).collect())
+        .map(|lists| {
+            lists
+                .into_iter()
+                .map(|errors| errors.into_iter().map(FieldError::from).collect())
+                .collect()
+        })
         .map_err(hook_error_message))
 }
 
@@ -108,7 +125,10 @@ pub(super) fn compute(
     entity: &str,
     records: &[String],
 ) -> HookResult<Vec<String>> {
-    let answer = plugin.jingxi_plugin_hooks().call_compute(store, &context(ctx), entity, records)?;
+    let answer =
+        plugin
+            .jingxi_plugin_hooks()
+            .call_compute(store, &context(ctx), entity, records)?;
     Ok(answer.map_err(hook_error_message))
 }
 
@@ -123,9 +143,17 @@ pub(super) fn on_transition(
 ) -> HookResult<Vec<Effect>> {
     // `json` is a type alias for `string`, and the generated signature takes it as `&String`.
     let record = record.to_owned();
-    let answer =
-        plugin.jingxi_plugin_hooks().call_on_transition(store, &context(ctx), entity, transition, &record, comment)?;
-    Ok(answer.map(|effects| effects.into_iter().map(Effect::from).collect()).map_err(hook_error_message))
+    let answer = plugin.jingxi_plugin_hooks().call_on_transition(
+        store,
+        &context(ctx),
+        entity,
+        transition,
+        &record,
+        comment,
+    )?;
+    Ok(answer
+        .map(|effects| effects.into_iter().map(Effect::from).collect())
+        .map_err(hook_error_message))
 }
 
 pub(super) fn kpi(
@@ -136,7 +164,9 @@ pub(super) fn kpi(
     params: &str,
 ) -> HookResult<String> {
     let params = params.to_owned();
-    let answer = plugin.jingxi_plugin_hooks().call_kpi(store, &context(ctx), id, &params)?;
+    let answer = plugin
+        .jingxi_plugin_hooks()
+        .call_kpi(store, &context(ctx), id, &params)?;
     Ok(answer.map_err(hook_error_message))
 }
 

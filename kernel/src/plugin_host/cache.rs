@@ -44,7 +44,10 @@ impl ArtifactCache {
         FORMAT.hash(&mut hasher);
         engine.precompile_compatibility_hash().hash(&mut hasher);
         let engine_tag = hex::encode(&hasher.0.finalize()[..16]);
-        Ok(ArtifactCache { dir: dir.to_owned(), engine_tag })
+        Ok(ArtifactCache {
+            dir: dir.to_owned(),
+            engine_tag,
+        })
     }
 
     pub(super) fn key(&self, wasm_sha256: &str) -> String {
@@ -73,7 +76,10 @@ impl ArtifactCache {
         match sha256_of_file(&artifact) {
             Ok(actual) if actual == expected => {}
             Ok(_) => {
-                tracing::warn!(key, "plugin artifact fails its integrity check; recompiling");
+                tracing::warn!(
+                    key,
+                    "plugin artifact fails its integrity check; recompiling"
+                );
                 return None;
             }
             Err(error) => {
@@ -94,7 +100,10 @@ impl ArtifactCache {
     /// never sees a half-written file under the final name.
     pub(super) fn store(&self, key: &str, artifact: &[u8]) -> io::Result<()> {
         write_atomically(&self.dir, &self.artifact_path(key), artifact)?;
-        let tag = format!("{FORMAT}\nsha256 {}\n", hex::encode(Sha256::digest(artifact)));
+        let tag = format!(
+            "{FORMAT}\nsha256 {}\n",
+            hex::encode(Sha256::digest(artifact))
+        );
         write_atomically(&self.dir, &self.tag_path(key), tag.as_bytes())
     }
 }
@@ -114,7 +123,8 @@ fn parse_tag(tag: &str) -> Option<String> {
         return None;
     }
     let digest = lines.next()?.strip_prefix("sha256 ")?;
-    (digest.len() == 64 && digest.bytes().all(|b| b.is_ascii_hexdigit())).then(|| digest.to_ascii_lowercase())
+    (digest.len() == 64 && digest.bytes().all(|b| b.is_ascii_hexdigit()))
+        .then(|| digest.to_ascii_lowercase())
 }
 
 fn sha256_of_file(path: &Path) -> io::Result<String> {
@@ -144,7 +154,10 @@ fn create_private_dir(dir: &Path) -> io::Result<()> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::DirBuilderExt;
-        fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
     }
     #[cfg(not(unix))]
     {
@@ -159,7 +172,11 @@ struct Sha256Hasher(Sha256);
 impl Hasher for Sha256Hasher {
     fn finish(&self) -> u64 {
         let digest = self.0.clone().finalize();
-        u64::from_le_bytes(digest[..8].try_into().expect("a SHA-256 digest has 32 bytes"))
+        u64::from_le_bytes(
+            digest[..8]
+                .try_into()
+                .expect("a SHA-256 digest has 32 bytes"),
+        )
     }
 
     fn write(&mut self, bytes: &[u8]) {
@@ -174,9 +191,18 @@ mod tests {
     #[test]
     fn parses_only_well_formed_tags() {
         let digest = "ab".repeat(32);
-        assert_eq!(parse_tag(&format!("{FORMAT}\nsha256 {digest}\n")), Some(digest.clone()));
-        assert_eq!(parse_tag(&format!("jingxi-plugin-artifact 0\nsha256 {digest}\n")), None);
-        assert_eq!(parse_tag(&format!("{FORMAT}\nsha256 {}\n", &digest[1..])), None);
+        assert_eq!(
+            parse_tag(&format!("{FORMAT}\nsha256 {digest}\n")),
+            Some(digest.clone())
+        );
+        assert_eq!(
+            parse_tag(&format!("jingxi-plugin-artifact 0\nsha256 {digest}\n")),
+            None
+        );
+        assert_eq!(
+            parse_tag(&format!("{FORMAT}\nsha256 {}\n", &digest[1..])),
+            None
+        );
         assert_eq!(parse_tag(""), None);
     }
 }

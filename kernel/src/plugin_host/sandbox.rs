@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use wasmtime::component::Linker;
 use wasmtime::{
-    Config, Engine, EngineWeak, InstanceAllocationStrategy, PoolingAllocationConfig, ResourceLimiter, StoreLimits,
-    StoreLimitsBuilder,
+    Config, Engine, EngineWeak, InstanceAllocationStrategy, PoolingAllocationConfig,
+    ResourceLimiter, StoreLimits, StoreLimitsBuilder,
 };
 
 /// Core instances one plugin component may create. A Rust `wasm32-wasip2` component has the
@@ -74,7 +74,8 @@ pub(super) fn engine(memory_bytes: usize, slots: u32, fuel: bool) -> Result<Engi
         Ok(engine) => Ok(engine),
         Err(pool_error) => {
             tracing::warn!(error = %format!("{pool_error:#}"), "plugin pool unavailable; allocating on demand");
-            Engine::new(&engine_config(memory_bytes, slots, fuel, false)).map_err(|error| format!("{error:#}"))
+            Engine::new(&engine_config(memory_bytes, slots, fuel, false))
+                .map_err(|error| format!("{error:#}"))
         }
     }
 }
@@ -109,10 +110,17 @@ const INSECURE_SEED: (u64, u64) = (0x6a69_6e67_7869_0001, 0x7365_6564_0000_0001)
 /// Defines the WASI functions the sandbox answers harmlessly instead of trapping, under the
 /// exact name and version the guest imports, so that linking the remaining imports as traps
 /// does not shadow them.
-pub(super) fn link_benign_import(linker: &mut Linker<CallState>, import: &str) -> wasmtime::Result<bool> {
-    let Some((interface, version)) = import.split_once('@') else { return Ok(false) };
+pub(super) fn link_benign_import(
+    linker: &mut Linker<CallState>,
+    import: &str,
+) -> wasmtime::Result<bool> {
+    let Some((interface, version)) = import.split_once('@') else {
+        return Ok(false);
+    };
     if interface == "wasi:random/insecure-seed" && version.starts_with("0.2.") {
-        linker.instance(import)?.func_wrap("insecure-seed", |_, (): ()| Ok((INSECURE_SEED,)))?;
+        linker
+            .instance(import)?
+            .func_wrap("insecure-seed", |_, (): ()| Ok((INSECURE_SEED,)))?;
         return Ok(true);
     }
     Ok(false)
@@ -128,7 +136,10 @@ pub(super) struct Slots {
 
 impl Slots {
     pub(super) fn new(max: u32) -> Self {
-        Slots { in_use: AtomicU32::new(0), max }
+        Slots {
+            in_use: AtomicU32::new(0),
+            max,
+        }
     }
 
     pub(super) fn max(&self) -> u32 {
@@ -137,9 +148,13 @@ impl Slots {
 
     pub(super) fn try_acquire(self: &Arc<Self>) -> Option<SlotGuard> {
         self.in_use
-            .fetch_update(Ordering::Acquire, Ordering::Relaxed, |n| (n < self.max).then_some(n + 1))
+            .fetch_update(Ordering::Acquire, Ordering::Relaxed, |n| {
+                (n < self.max).then_some(n + 1)
+            })
             .ok()
-            .map(|_| SlotGuard { slots: Arc::clone(self) })
+            .map(|_| SlotGuard {
+                slots: Arc::clone(self),
+            })
     }
 }
 
@@ -178,7 +193,12 @@ impl CallLimiter {
 }
 
 impl ResourceLimiter for CallLimiter {
-    fn memory_growing(&mut self, current: usize, desired: usize, maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         let answer = self.limits.memory_growing(current, desired, maximum);
         if !matches!(answer, Ok(true)) {
             self.memory_exceeded = true;
@@ -191,7 +211,12 @@ impl ResourceLimiter for CallLimiter {
         self.limits.memory_grow_failed(error)
     }
 
-    fn table_growing(&mut self, current: usize, desired: usize, maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn table_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         self.limits.table_growing(current, desired, maximum)
     }
 
@@ -287,7 +312,8 @@ pub(super) fn escape_capped(message: &str, budget: usize) -> (String, bool) {
 }
 
 fn needs_escape(c: char) -> bool {
-    c.is_control() || matches!(c, '\u{200b}'..='\u{200f}' | '\u{2028}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{feff}')
+    c.is_control()
+        || matches!(c, '\u{200b}'..='\u{200f}' | '\u{2028}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{feff}')
 }
 
 #[cfg(test)]

@@ -4,8 +4,10 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng};
 use argon2::Argon2;
+use argon2::password_hash::{
+    PasswordHash, PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng,
+};
 use rand::RngCore;
 use uuid::Uuid;
 
@@ -60,15 +62,28 @@ impl Kernel {
         if enabled.iter().any(|id| self.plugin(id).is_none()) {
             self.sync_plugins().await?;
         }
-        let plugins: Vec<Arc<InstalledPlugin>> = enabled.iter().filter_map(|id| self.plugin(id)).collect();
+        let plugins: Vec<Arc<InstalledPlugin>> =
+            enabled.iter().filter_map(|id| self.plugin(id)).collect();
         let entities = plugins
             .iter()
             .flat_map(|p| p.def.entities.iter())
             .map(|e| (e.qualified.clone(), e.clone()))
             .collect();
-        let key = plugins.iter().map(|p| format!("{}@{}", p.def.id, p.component.sha256())).collect::<Vec<_>>().join("+");
-        let catalog = Arc::new(TenantCatalog { tenant, plugins, entities, key });
-        self.catalogs.write().expect("catalog lock").insert(tenant_id, catalog.clone());
+        let key = plugins
+            .iter()
+            .map(|p| format!("{}@{}", p.def.id, p.component.sha256()))
+            .collect::<Vec<_>>()
+            .join("+");
+        let catalog = Arc::new(TenantCatalog {
+            tenant,
+            plugins,
+            entities,
+            key,
+        });
+        self.catalogs
+            .write()
+            .expect("catalog lock")
+            .insert(tenant_id, catalog.clone());
         Ok(catalog)
     }
 
@@ -81,13 +96,20 @@ impl Kernel {
             let catalogs = self.catalogs.read().expect("catalog lock");
             tenants
                 .iter()
-                .filter(|t| catalogs.get(&t.id).is_some_and(|c| c.tenant.schema_version != t.schema_version))
+                .filter(|t| {
+                    catalogs
+                        .get(&t.id)
+                        .is_some_and(|c| c.tenant.schema_version != t.schema_version)
+                })
                 .map(|t| t.id)
                 .collect()
         };
         let installed_changed = {
             let rows = self.store.plugins().await?;
-            rows.iter().any(|row| self.plugin(&row.id).is_none_or(|p| p.component.sha256() != row.sha256))
+            rows.iter().any(|row| {
+                self.plugin(&row.id)
+                    .is_none_or(|p| p.component.sha256() != row.sha256)
+            })
         };
         if installed_changed {
             self.sync_plugins().await?;
@@ -103,25 +125,45 @@ impl Kernel {
 
     pub async fn tenant(&self, slug: &str) -> Result<TenantRow> {
         self.store.tenant_by_slug(slug).await?.ok_or_else(|| {
-            refused(format!("租户 {slug} 不存在"), format!("The tenant {slug} does not exist."))
+            refused(
+                format!("租户 {slug} 不存在"),
+                format!("The tenant {slug} does not exist."),
+            )
         })
     }
 
     /// Creates a tenant with the built-in `admin` role and enables `plugins` in order of their
     /// requirements.
-    pub async fn create_tenant(&self, slug: &str, name: &str, plugins: &[String]) -> Result<TenantRow> {
+    pub async fn create_tenant(
+        &self,
+        slug: &str,
+        name: &str,
+        plugins: &[String],
+    ) -> Result<TenantRow> {
         let valid = !slug.is_empty()
             && slug.len() <= 40
-            && slug.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            && slug
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
             && slug.starts_with(|c: char| c.is_ascii_lowercase());
         if !valid {
             return Err(refused(
                 format!("租户标识 {slug} 无效:只能使用小写字母、数字和连字符,且以字母开头"),
-                format!("Invalid tenant slug {slug}. Hint: use lowercase letters, digits and '-', starting with a letter."),
+                format!(
+                    "Invalid tenant slug {slug}. Hint: use lowercase letters, digits and '-', starting with a letter."
+                ),
             ));
         }
         let tenant = self.store.create_tenant(slug, name).await?;
-        self.store.upsert_role(tenant.id, ADMIN_ROLE, "系统管理员", "Administrator", "kernel").await?;
+        self.store
+            .upsert_role(
+                tenant.id,
+                ADMIN_ROLE,
+                "系统管理员",
+                "Administrator",
+                "kernel",
+            )
+            .await?;
         for plugin in self.install_order(plugins)? {
             self.enable_plugin(slug, &plugin).await?;
         }
@@ -135,8 +177,13 @@ impl Kernel {
         while !pending.is_empty() {
             let before = pending.len();
             pending.retain(|id| {
-                let requires = self.plugin(id).map(|p| p.def.requires.clone()).unwrap_or_default();
-                let ready = requires.iter().all(|r| ordered.contains(r) || !requested.contains(r));
+                let requires = self
+                    .plugin(id)
+                    .map(|p| p.def.requires.clone())
+                    .unwrap_or_default();
+                let ready = requires
+                    .iter()
+                    .all(|r| ordered.contains(r) || !requested.contains(r));
                 if ready {
                     ordered.push(id.clone());
                 }
@@ -156,16 +203,34 @@ impl Kernel {
         let plugin = self.plugin(plugin_id).ok_or_else(|| {
             refused(
                 format!("插件 {plugin_id} 未安装"),
-                format!("The plugin {plugin_id} is not installed. Hint: jingxi plugin install FILE.wasm"),
+                format!(
+                    "The plugin {plugin_id} is not installed. Hint: jingxi plugin install FILE.wasm"
+                ),
             )
         })?;
-        let enabled: BTreeSet<String> = self.store.enabled_plugins(tenant.id).await?.into_iter().collect();
-        let missing: Vec<&String> = plugin.def.requires.iter().filter(|r| !enabled.contains(*r)).collect();
+        let enabled: BTreeSet<String> = self
+            .store
+            .enabled_plugins(tenant.id)
+            .await?
+            .into_iter()
+            .collect();
+        let missing: Vec<&String> = plugin
+            .def
+            .requires
+            .iter()
+            .filter(|r| !enabled.contains(*r))
+            .collect();
         if !missing.is_empty() {
-            let list = missing.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ");
+            let list = missing
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", ");
             return Err(refused(
                 format!("插件 {plugin_id} 需要先启用:{list}"),
-                format!("The plugin {plugin_id} requires {list}, which the tenant {slug} has not enabled. Hint: enable {list} first."),
+                format!(
+                    "The plugin {plugin_id} requires {list}, which the tenant {slug} has not enabled. Hint: enable {list} first."
+                ),
             ));
         }
         for (field, target) in plugin.def.foreign_refs() {
@@ -173,14 +238,20 @@ impl Kernel {
             if !enabled.contains(&target_plugin) {
                 return Err(refused(
                     format!("字段 {field} 引用了 {target},但租户未启用插件 {target_plugin}"),
-                    format!("The field {field} refers to {target}, but the tenant {slug} has not enabled the plugin {target_plugin}."),
+                    format!(
+                        "The field {field} refers to {target}, but the tenant {slug} has not enabled the plugin {target_plugin}."
+                    ),
                 ));
             }
-            let target_exists = self.plugin(&target_plugin).is_some_and(|p| p.def.entities.iter().any(|e| e.qualified == target));
+            let target_exists = self
+                .plugin(&target_plugin)
+                .is_some_and(|p| p.def.entities.iter().any(|e| e.qualified == target));
             if !target_exists {
                 return Err(refused(
                     format!("字段 {field} 引用的实体 {target} 不存在"),
-                    format!("The field {field} refers to {target}, which the plugin {target_plugin} does not declare."),
+                    format!(
+                        "The field {field} refers to {target}, which the plugin {target_plugin} does not declare."
+                    ),
                 ));
             }
         }
@@ -188,7 +259,9 @@ impl Kernel {
             self.store.ensure_tables(entity).await?;
         }
         for role in &plugin.def.roles {
-            self.store.upsert_role(tenant.id, &role.id, &role.title, &role.title_en, plugin_id).await?;
+            self.store
+                .upsert_role(tenant.id, &role.id, &role.title, &role.title_en, plugin_id)
+                .await?;
         }
         let grants: Vec<GrantRow> = plugin
             .def
@@ -203,8 +276,12 @@ impl Kernel {
                 })
             })
             .collect();
-        self.store.replace_grants(tenant.id, plugin_id, &grants).await?;
-        self.store.set_plugin_enabled(tenant.id, plugin_id, true).await?;
+        self.store
+            .replace_grants(tenant.id, plugin_id, &grants)
+            .await?;
+        self.store
+            .set_plugin_enabled(tenant.id, plugin_id, true)
+            .await?;
         self.forget_tenant(tenant.id);
         Ok(())
     }
@@ -221,7 +298,10 @@ impl Kernel {
         }
         let dependants: Vec<String> = enabled
             .iter()
-            .filter(|id| self.plugin(id).is_some_and(|p| p.def.requires.iter().any(|r| r == plugin_id)))
+            .filter(|id| {
+                self.plugin(id)
+                    .is_some_and(|p| p.def.requires.iter().any(|r| r == plugin_id))
+            })
             .cloned()
             .collect();
         if !dependants.is_empty() {
@@ -231,14 +311,22 @@ impl Kernel {
                 format!("{list} require(s) {plugin_id}. Hint: disable {list} first."),
             ));
         }
-        self.store.set_plugin_enabled(tenant.id, plugin_id, false).await?;
+        self.store
+            .set_plugin_enabled(tenant.id, plugin_id, false)
+            .await?;
         self.forget_tenant(tenant.id);
         Ok(())
     }
 
     fn forget_tenant(&self, tenant_id: i64) {
-        self.catalogs.write().expect("catalog lock").remove(&tenant_id);
-        self.principals.write().expect("principal cache lock").clear();
+        self.catalogs
+            .write()
+            .expect("catalog lock")
+            .remove(&tenant_id);
+        self.principals
+            .write()
+            .expect("principal cache lock")
+            .clear();
     }
 
     /// Creates a user with roles; a password, if given, is stored as an argon2id hash.
@@ -253,13 +341,18 @@ impl Kernel {
     ) -> Result<UserRow> {
         let tenant = self.tenant(slug).await?;
         if !email.contains('@') || email.len() > 200 {
-            return Err(refused(format!("邮箱 {email} 无效"), format!("Invalid email address {email}.")));
+            return Err(refused(
+                format!("邮箱 {email} 无效"),
+                format!("Invalid email address {email}."),
+            ));
         }
         for role in roles {
             if !self.store.role_exists(tenant.id, role).await? {
                 return Err(refused(
                     format!("角色 {role} 不存在"),
-                    format!("The role {role} does not exist in {slug}. Hint: enable the plugin that declares it."),
+                    format!(
+                        "The role {role} does not exist in {slug}. Hint: enable the plugin that declares it."
+                    ),
                 ));
             }
         }
@@ -267,7 +360,10 @@ impl Kernel {
             Some(password) => Some(hash_password(password)?),
             None => None,
         };
-        let user = self.store.create_user(tenant.id, email, name, hash.as_deref(), org_unit).await?;
+        let user = self
+            .store
+            .create_user(tenant.id, email, name, hash.as_deref(), org_unit)
+            .await?;
         for role in roles {
             self.store.assign_role(tenant.id, user.id, role).await?;
         }
@@ -277,9 +373,16 @@ impl Kernel {
     /// Issues a new API token for a user and returns it; only its hash is kept.
     pub async fn create_token(&self, slug: &str, email: &str, name: &str) -> Result<String> {
         let tenant = self.tenant(slug).await?;
-        let user = self.store.user_by_email(tenant.id, email).await?.ok_or_else(|| {
-            refused(format!("用户 {email} 不存在"), format!("No user {email} in the tenant {slug}."))
-        })?;
+        let user = self
+            .store
+            .user_by_email(tenant.id, email)
+            .await?
+            .ok_or_else(|| {
+                refused(
+                    format!("用户 {email} 不存在"),
+                    format!("No user {email} in the tenant {slug}."),
+                )
+            })?;
         self.issue_token(tenant.id, user.id, name).await
     }
 
@@ -287,20 +390,32 @@ impl Kernel {
         let mut bytes = [0u8; 32];
         rand::rng().fill_bytes(&mut bytes);
         let token = format!("jx_{}", hex::encode(bytes));
-        self.store.create_token(tenant_id, user_id, name, &token_hash(&token), None).await?;
+        self.store
+            .create_token(tenant_id, user_id, name, &token_hash(&token), None)
+            .await?;
         Ok(token)
     }
 
     /// Password login: a new token for the user, or `None` when the tenant, user or password is
     /// wrong (the caller cannot tell which).
     pub async fn login(&self, slug: &str, email: &str, password: &str) -> Result<Option<String>> {
-        let Some(tenant) = self.store.tenant_by_slug(slug).await? else { return Ok(None) };
+        let Some(tenant) = self.store.tenant_by_slug(slug).await? else {
+            return Ok(None);
+        };
         let user = self.store.user_by_email(tenant.id, email).await?;
-        let Some(user) = user.filter(|u| u.active) else { return Ok(None) };
-        let Some(hash) = user.password_hash.clone() else { return Ok(None) };
+        let Some(user) = user.filter(|u| u.active) else {
+            return Ok(None);
+        };
+        let Some(hash) = user.password_hash.clone() else {
+            return Ok(None);
+        };
         let password = password.to_string();
         let verified = tokio::task::spawn_blocking(move || {
-            PasswordHash::new(&hash).is_ok_and(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+            PasswordHash::new(&hash).is_ok_and(|parsed| {
+                Argon2::default()
+                    .verify_password(password.as_bytes(), &parsed)
+                    .is_ok()
+            })
         })
         .await
         .map_err(|error| Error::Internal(error.to_string()))?;
@@ -313,7 +428,10 @@ impl Kernel {
 
 fn hash_password(password: &str) -> Result<String> {
     if password.chars().count() < 8 {
-        return Err(refused("密码至少需要 8 个字符".into(), "The password needs at least 8 characters.".into()));
+        return Err(refused(
+            "密码至少需要 8 个字符".into(),
+            "The password needs at least 8 characters.".into(),
+        ));
     }
     let salt = SaltString::generate(&mut OsRng);
     Argon2::default()

@@ -15,7 +15,9 @@ use crate::model::FieldKind;
 /// Kind of the system columns every record table has.
 pub fn system_kind(column: &str) -> Option<FieldKind> {
     Some(match column {
-        "id" | "owner_id" | "org_unit_id" | "created_by" | "updated_by" => FieldKind::Ref { target: "kernel".into() },
+        "id" | "owner_id" | "org_unit_id" | "created_by" | "updated_by" => FieldKind::Ref {
+            target: "kernel".into(),
+        },
         "state" => FieldKind::Text,
         "version" => FieldKind::Integer,
         "created_at" | "updated_at" => FieldKind::DateTime,
@@ -48,7 +50,9 @@ fn null(kind: &FieldKind, backend: DatabaseBackend) -> SqlValue {
         FieldKind::Text => SqlValue::String(None),
         FieldKind::Date => SqlValue::ChronoDate(None),
         FieldKind::DateTime => SqlValue::ChronoDateTimeUtc(None),
-        FieldKind::Decimal { .. } if backend == DatabaseBackend::Postgres => SqlValue::Decimal(None),
+        FieldKind::Decimal { .. } if backend == DatabaseBackend::Postgres => {
+            SqlValue::Decimal(None)
+        }
         FieldKind::Decimal { .. } | FieldKind::Integer => SqlValue::BigInt(None),
         FieldKind::Float => SqlValue::Double(None),
         FieldKind::Boolean => SqlValue::Bool(None),
@@ -69,7 +73,11 @@ pub fn format_datetime(value: DateTime<Utc>) -> String {
 }
 
 /// Converts one JSON value to the SQL value of a column; `Err` says what was expected.
-pub fn to_sql(kind: &FieldKind, value: Option<&Value>, backend: DatabaseBackend) -> Result<SqlValue, String> {
+pub fn to_sql(
+    kind: &FieldKind,
+    value: Option<&Value>,
+    backend: DatabaseBackend,
+) -> Result<SqlValue, String> {
     let value = match value {
         None | Some(Value::Null) => return Ok(null(kind, backend)),
         Some(value) => value,
@@ -77,7 +85,8 @@ pub fn to_sql(kind: &FieldKind, value: Option<&Value>, backend: DatabaseBackend)
     let text = value.as_str();
     let sql = match kind {
         FieldKind::Text => SqlValue::String(Some(Box::new(
-            text.map(str::to_string).unwrap_or_else(|| value.to_string()),
+            text.map(str::to_string)
+                .unwrap_or_else(|| value.to_string()),
         ))),
         FieldKind::Date => {
             let date = text
@@ -86,7 +95,9 @@ pub fn to_sql(kind: &FieldKind, value: Option<&Value>, backend: DatabaseBackend)
             SqlValue::ChronoDate(Some(Box::new(date)))
         }
         FieldKind::DateTime => {
-            let at = text.and_then(parse_datetime).ok_or("a date-time such as 2026-11-27T09:30:00+08:00")?;
+            let at = text
+                .and_then(parse_datetime)
+                .ok_or("a date-time such as 2026-11-27T09:30:00+08:00")?;
             SqlValue::ChronoDateTimeUtc(Some(Box::new(at)))
         }
         FieldKind::Decimal { scale } => {
@@ -120,9 +131,17 @@ fn scaled(decimal: Decimal, scale: u32) -> Option<i64> {
 }
 
 /// Reads one column of a row as JSON.
-pub fn from_row(row: &QueryResult, column: &str, kind: &FieldKind, backend: DatabaseBackend) -> Result<Value, sea_orm::DbErr> {
+pub fn from_row(
+    row: &QueryResult,
+    column: &str,
+    kind: &FieldKind,
+    backend: DatabaseBackend,
+) -> Result<Value, sea_orm::DbErr> {
     Ok(match kind {
-        FieldKind::Text => row.try_get::<Option<String>>("", column)?.map(Value::String).unwrap_or(Value::Null),
+        FieldKind::Text => row
+            .try_get::<Option<String>>("", column)?
+            .map(Value::String)
+            .unwrap_or(Value::Null),
         FieldKind::Date => row
             .try_get::<Option<NaiveDate>>("", column)?
             .map(|d| Value::String(d.format("%Y-%m-%d").to_string()))
@@ -134,7 +153,9 @@ pub fn from_row(row: &QueryResult, column: &str, kind: &FieldKind, backend: Data
         FieldKind::Decimal { scale } => {
             let decimal = match backend {
                 DatabaseBackend::Postgres => row.try_get::<Option<Decimal>>("", column)?,
-                _ => row.try_get::<Option<i64>>("", column)?.map(|v| Decimal::new(v, *scale)),
+                _ => row
+                    .try_get::<Option<i64>>("", column)?
+                    .map(|v| Decimal::new(v, *scale)),
             };
             decimal
                 .map(|mut d| {
@@ -143,13 +164,24 @@ pub fn from_row(row: &QueryResult, column: &str, kind: &FieldKind, backend: Data
                 })
                 .unwrap_or(Value::Null)
         }
-        FieldKind::Integer => row.try_get::<Option<i64>>("", column)?.map(Value::from).unwrap_or(Value::Null),
-        FieldKind::Float => row.try_get::<Option<f64>>("", column)?.map(Value::from).unwrap_or(Value::Null),
-        FieldKind::Boolean => row.try_get::<Option<bool>>("", column)?.map(Value::Bool).unwrap_or(Value::Null),
+        FieldKind::Integer => row
+            .try_get::<Option<i64>>("", column)?
+            .map(Value::from)
+            .unwrap_or(Value::Null),
+        FieldKind::Float => row
+            .try_get::<Option<f64>>("", column)?
+            .map(Value::from)
+            .unwrap_or(Value::Null),
+        FieldKind::Boolean => row
+            .try_get::<Option<bool>>("", column)?
+            .map(Value::Bool)
+            .unwrap_or(Value::Null),
         FieldKind::Ref { .. } => row
             .try_get::<Option<Uuid>>("", column)?
             .map(|id| Value::String(id.to_string()))
             .unwrap_or(Value::Null),
-        FieldKind::Json => row.try_get::<Option<Value>>("", column)?.unwrap_or(Value::Null),
+        FieldKind::Json => row
+            .try_get::<Option<Value>>("", column)?
+            .unwrap_or(Value::Null),
     })
 }

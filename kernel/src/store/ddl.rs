@@ -19,9 +19,15 @@ fn system_columns() -> Vec<ColumnDef> {
         column("org_unit_id").uuid().null().to_owned(),
         column("state").text().null().to_owned(),
         column("version").big_integer().not_null().to_owned(),
-        column("created_at").timestamp_with_time_zone().not_null().to_owned(),
+        column("created_at")
+            .timestamp_with_time_zone()
+            .not_null()
+            .to_owned(),
         column("created_by").uuid().not_null().to_owned(),
-        column("updated_at").timestamp_with_time_zone().not_null().to_owned(),
+        column("updated_at")
+            .timestamp_with_time_zone()
+            .not_null()
+            .to_owned(),
         column("updated_by").uuid().not_null().to_owned(),
     ]
 }
@@ -70,38 +76,66 @@ impl Store {
                     create.col(&mut column);
                 }
                 for field in &entity.fields {
-                    create.col(&mut field_column(field, backend));
+                    create.col(field_column(field, backend));
                 }
-                create.primary_key(Index::create().col(Alias::new("tenant_id")).col(Alias::new("id")));
+                create.primary_key(
+                    Index::create()
+                        .col(Alias::new("tenant_id"))
+                        .col(Alias::new("id")),
+                );
                 self.db.execute(backend.build(&create)).await?;
             }
             Some(existing) => {
                 for field in entity.fields.iter().filter(|f| !existing.contains(&f.name)) {
                     let alter = Table::alter()
                         .table(Alias::new(&entity.table))
-                        .add_column(&mut field_column(field, backend))
+                        .add_column(field_column(field, backend))
                         .to_owned();
                     self.db.execute(backend.build(&alter)).await?;
                 }
             }
         }
         let mut indexes: Vec<(String, Vec<String>, bool)> = vec![
-            (format!("{}__owner", entity.table), vec!["owner_id".into()], false),
-            (format!("{}__org_unit", entity.table), vec!["org_unit_id".into()], false),
+            (
+                format!("{}__owner", entity.table),
+                vec!["owner_id".into()],
+                false,
+            ),
+            (
+                format!("{}__org_unit", entity.table),
+                vec!["org_unit_id".into()],
+                false,
+            ),
         ];
         for field in &entity.fields {
             if field.unique {
-                indexes.push((format!("{}__{}__uq", entity.table, field.name), vec![field.name.clone()], true));
+                indexes.push((
+                    format!("{}__{}__uq", entity.table, field.name),
+                    vec![field.name.clone()],
+                    true,
+                ));
             } else if field.index {
-                indexes.push((format!("{}__{}", entity.table, field.name), vec![field.name.clone()], false));
+                indexes.push((
+                    format!("{}__{}", entity.table, field.name),
+                    vec![field.name.clone()],
+                    false,
+                ));
             }
         }
         for columns in &entity.indexes {
-            indexes.push((format!("{}__{}", entity.table, columns.join("__")), columns.clone(), false));
+            indexes.push((
+                format!("{}__{}", entity.table, columns.join("__")),
+                columns.clone(),
+                false,
+            ));
         }
         for (name, columns, unique) in indexes {
             let mut index = Index::create();
-            index.name(&name).table(Alias::new(&entity.table)).if_not_exists().col(Alias::new("tenant_id"));
+            index
+                .name(&name)
+                .table(Alias::new(&entity.table))
+                .if_not_exists()
+                .col(Alias::new("tenant_id"));
             for column in &columns {
                 index.col(Alias::new(column));
             }
@@ -117,14 +151,21 @@ impl Store {
                     create
                         .table(Alias::new(&child.table))
                         .if_not_exists()
-                        .col(ColumnDef::new(Alias::new("tenant_id")).big_integer().not_null())
+                        .col(
+                            ColumnDef::new(Alias::new("tenant_id"))
+                                .big_integer()
+                                .not_null(),
+                        )
                         .col(ColumnDef::new(Alias::new("parent_id")).uuid().not_null())
                         .col(ColumnDef::new(Alias::new("idx")).integer().not_null());
                     for field in &child.fields {
-                        create.col(&mut field_column(field, backend));
+                        create.col(field_column(field, backend));
                     }
                     create.primary_key(
-                        Index::create().col(Alias::new("tenant_id")).col(Alias::new("parent_id")).col(Alias::new("idx")),
+                        Index::create()
+                            .col(Alias::new("tenant_id"))
+                            .col(Alias::new("parent_id"))
+                            .col(Alias::new("idx")),
                     );
                     self.db.execute(backend.build(&create)).await?;
                 }
@@ -132,7 +173,7 @@ impl Store {
                     for field in child.fields.iter().filter(|f| !existing.contains(&f.name)) {
                         let alter = Table::alter()
                             .table(Alias::new(&child.table))
-                            .add_column(&mut field_column(field, backend))
+                            .add_column(field_column(field, backend))
                             .to_owned();
                         self.db.execute(backend.build(&alter)).await?;
                     }

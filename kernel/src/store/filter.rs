@@ -51,17 +51,24 @@ pub(super) fn kind_of(entity: &EntityDef, field: &str) -> Result<FieldKind> {
     if let Some(kind) = system_kind(field) {
         return Ok(kind);
     }
-    entity.field(field).map(|f| f.kind.clone()).ok_or_else(|| Error::BadFilter {
-        field: field.to_string(),
-        message: format!("{} has no such field", entity.qualified),
-    })
+    entity
+        .field(field)
+        .map(|f| f.kind.clone())
+        .ok_or_else(|| Error::BadFilter {
+            field: field.to_string(),
+            message: format!("{} has no such field", entity.qualified),
+        })
 }
 
 fn column(table: &str, field: &str) -> Expr {
     Expr::col((Alias::new(table), Alias::new(field)))
 }
 
-pub(super) fn condition(entity: &EntityDef, filter: &Filter, backend: DatabaseBackend) -> Result<Condition> {
+pub(super) fn condition(
+    entity: &EntityDef,
+    filter: &Filter,
+    backend: DatabaseBackend,
+) -> Result<Condition> {
     Ok(match filter {
         Filter::And(items) => {
             let mut cond = Cond::all();
@@ -82,11 +89,19 @@ pub(super) fn condition(entity: &EntityDef, filter: &Filter, backend: DatabaseBa
     })
 }
 
-fn compare(entity: &EntityDef, field: &str, op: &Op, backend: DatabaseBackend) -> Result<SimpleExpr> {
+fn compare(
+    entity: &EntityDef,
+    field: &str,
+    op: &Op,
+    backend: DatabaseBackend,
+) -> Result<SimpleExpr> {
     let kind = kind_of(entity, field)?;
     let value = |json: &Value| {
         if json.is_null() {
-            return Err(Error::BadFilter { field: field.into(), message: "null is not a value here; use isNull".into() });
+            return Err(Error::BadFilter {
+                field: field.into(),
+                message: "null is not a value here; use isNull".into(),
+            });
         }
         to_sql(&kind, Some(json), backend).map_err(|expected| Error::BadFilter {
             field: field.into(),
@@ -104,7 +119,10 @@ fn compare(entity: &EntityDef, field: &str, op: &Op, backend: DatabaseBackend) -
     };
     let ordered = || {
         if matches!(kind, FieldKind::Json | FieldKind::Boolean) {
-            return Err(Error::BadFilter { field: field.into(), message: "this field cannot be compared by order".into() });
+            return Err(Error::BadFilter {
+                field: field.into(),
+                message: "this field cannot be compared by order".into(),
+            });
         }
         Ok(())
     };
@@ -114,7 +132,10 @@ fn compare(entity: &EntityDef, field: &str, op: &Op, backend: DatabaseBackend) -
         Op::Ne(v) => {
             // SQL's `<>` drops NULLs; a client asking "not X" expects empty fields too.
             let col2 = column(&entity.table, field);
-            Cond::any().add(col.ne(value(v)?)).add(col2.is_null()).into()
+            Cond::any()
+                .add(col.ne(value(v)?))
+                .add(col2.is_null())
+                .into()
         }
         Op::In(items) => {
             if items.is_empty() {
@@ -128,7 +149,10 @@ fn compare(entity: &EntityDef, field: &str, op: &Op, backend: DatabaseBackend) -
                 Expr::val(1).eq(1)
             } else {
                 let col2 = column(&entity.table, field);
-                Cond::any().add(col.is_not_in(list(items)?)).add(col2.is_null()).into()
+                Cond::any()
+                    .add(col.is_not_in(list(items)?))
+                    .add(col2.is_null())
+                    .into()
             }
         }
         Op::Lt(v) => {
@@ -149,10 +173,15 @@ fn compare(entity: &EntityDef, field: &str, op: &Op, backend: DatabaseBackend) -
         }
         Op::Like(pattern) => {
             if kind != FieldKind::Text {
-                return Err(Error::BadFilter { field: field.into(), message: "like applies to text fields only".into() });
+                return Err(Error::BadFilter {
+                    field: field.into(),
+                    message: "like applies to text fields only".into(),
+                });
             }
             match backend {
-                DatabaseBackend::Postgres => col.binary(PgBinOper::ILike, Expr::val(pattern.as_str())),
+                DatabaseBackend::Postgres => {
+                    col.binary(PgBinOper::ILike, Expr::val(pattern.as_str()))
+                }
                 _ => col.like(pattern.as_str()),
             }
         }
@@ -182,32 +211,49 @@ mod tests {
     fn sql(filter: Filter) -> Result<(String, Vec<String>)> {
         let entity = entity();
         let cond = condition(&entity, &filter, DatabaseBackend::Sqlite)?;
-        let (sql, values) =
-            Query::select().column(Alias::new("id")).from(Alias::new("t")).cond_where(cond).build(SqliteQueryBuilder);
+        let (sql, values) = Query::select()
+            .column(Alias::new("id"))
+            .from(Alias::new("t"))
+            .cond_where(cond)
+            .build(SqliteQueryBuilder);
         Ok((sql, values.0.iter().map(|v| format!("{v:?}")).collect()))
     }
 
     #[test]
     fn values_are_bound_never_inlined() {
         let hostile = "x'; DROP TABLE tenant; --";
-        let (text, values) =
-            sql(Filter::Field { field: "name".into(), op: Op::Eq(json!(hostile)) }).expect("filter");
+        let (text, values) = sql(Filter::Field {
+            field: "name".into(),
+            op: Op::Eq(json!(hostile)),
+        })
+        .expect("filter");
         assert!(!text.contains("DROP"), "{text}");
         assert!(values[0].contains("DROP TABLE"), "{values:?}");
     }
 
     #[test]
     fn unknown_fields_and_bad_values_are_refused() {
-        let error = sql(Filter::Field { field: "nope\"".into(), op: Op::Eq(json!(1)) }).expect_err("unknown");
+        let error = sql(Filter::Field {
+            field: "nope\"".into(),
+            op: Op::Eq(json!(1)),
+        })
+        .expect_err("unknown");
         assert!(error.to_string().contains("no such field"));
-        let error = sql(Filter::Field { field: "potential".into(), op: Op::Gt(json!("lots")) }).expect_err("decimal");
+        let error = sql(Filter::Field {
+            field: "potential".into(),
+            op: Op::Gt(json!("lots")),
+        })
+        .expect_err("decimal");
         assert!(error.to_string().contains("decimal"), "{error}");
     }
 
     #[test]
     fn money_compares_as_scaled_integers_on_sqlite() {
-        let (_, values) =
-            sql(Filter::Field { field: "potential".into(), op: Op::Gte(json!("1000.5")) }).expect("filter");
+        let (_, values) = sql(Filter::Field {
+            field: "potential".into(),
+            op: Op::Gte(json!("1000.5")),
+        })
+        .expect("filter");
         assert_eq!(values, vec!["BigInt(Some(100050))".to_string()]);
     }
 }

@@ -83,7 +83,15 @@ fn user(row: &QueryResult) -> Result<UserRow> {
     })
 }
 
-const USER_COLUMNS: [&str; 7] = ["id", "tenant_id", "email", "name", "password_hash", "org_unit_id", "active"];
+const USER_COLUMNS: [&str; 7] = [
+    "id",
+    "tenant_id",
+    "email",
+    "name",
+    "password_hash",
+    "org_unit_id",
+    "active",
+];
 
 impl Store {
     pub async fn create_tenant(&self, slug: &str, name: &str) -> Result<TenantRow> {
@@ -98,7 +106,9 @@ impl Store {
             .to_owned();
         self.db.execute(self.backend.build(&insert)).await?;
         drop(_guard);
-        self.tenant_by_slug(slug).await?.ok_or_else(|| Error::Refused(format!("tenant {slug} vanished")))
+        self.tenant_by_slug(slug)
+            .await?
+            .ok_or_else(|| Error::Refused(format!("tenant {slug} vanished")))
     }
 
     pub async fn tenant_by_slug(&self, slug: &str) -> Result<Option<TenantRow>> {
@@ -107,7 +117,11 @@ impl Store {
             .from(t("tenant"))
             .and_where(Expr::col(t("slug")).eq(slug))
             .to_owned();
-        self.db.query_one(self.backend.build(&select)).await?.map(|row| tenant(&row)).transpose()
+        self.db
+            .query_one(self.backend.build(&select))
+            .await?
+            .map(|row| tenant(&row))
+            .transpose()
     }
 
     pub async fn tenants(&self) -> Result<Vec<TenantRow>> {
@@ -116,7 +130,12 @@ impl Store {
             .from(t("tenant"))
             .order_by(t("id"), SqlOrder::Asc)
             .to_owned();
-        self.db.query_all(self.backend.build(&select)).await?.iter().map(tenant).collect()
+        self.db
+            .query_all(self.backend.build(&select))
+            .await?
+            .iter()
+            .map(tenant)
+            .collect()
     }
 
     /// Plugin ids enabled for the tenant.
@@ -129,18 +148,35 @@ impl Store {
             .order_by(t("plugin_id"), SqlOrder::Asc)
             .to_owned();
         let rows = self.db.query_all(self.backend.build(&select)).await?;
-        rows.iter().map(|row| Ok(row.try_get("", "plugin_id")?)).collect()
+        rows.iter()
+            .map(|row| Ok(row.try_get("", "plugin_id")?))
+            .collect()
     }
 
     /// Enables or disables a plugin for a tenant and bumps the tenant's schema version, so every
     /// kernel node rebuilds that tenant's API. Records are never touched.
-    pub async fn set_plugin_enabled(&self, tenant_id: i64, plugin_id: &str, enabled: bool) -> Result<()> {
+    pub async fn set_plugin_enabled(
+        &self,
+        tenant_id: i64,
+        plugin_id: &str,
+        enabled: bool,
+    ) -> Result<()> {
         let _guard = self.write_guard().await;
         let tx = self.db.begin().await?;
         let upsert = Query::insert()
             .into_table(t("tenant_plugin"))
-            .columns([t("tenant_id"), t("plugin_id"), t("enabled"), t("changed_at")])
-            .values_panic([tenant_id.into(), plugin_id.into(), enabled.into(), Utc::now().into()])
+            .columns([
+                t("tenant_id"),
+                t("plugin_id"),
+                t("enabled"),
+                t("changed_at"),
+            ])
+            .values_panic([
+                tenant_id.into(),
+                plugin_id.into(),
+                enabled.into(),
+                Utc::now().into(),
+            ])
             .on_conflict(
                 OnConflict::columns([t("tenant_id"), t("plugin_id")])
                     .update_columns([t("enabled"), t("changed_at")])
@@ -158,7 +194,12 @@ impl Store {
         Ok(())
     }
 
-    pub async fn create_org_unit(&self, tenant_id: i64, name: &str, parent: Option<Uuid>) -> Result<OrgUnitRow> {
+    pub async fn create_org_unit(
+        &self,
+        tenant_id: i64,
+        name: &str,
+        parent: Option<Uuid>,
+    ) -> Result<OrgUnitRow> {
         let id = Uuid::now_v7();
         let parent_path = match parent {
             Some(parent) => {
@@ -180,11 +221,27 @@ impl Store {
         let _guard = self.write_guard().await;
         let insert = Query::insert()
             .into_table(t("org_unit"))
-            .columns([t("tenant_id"), t("id"), t("parent_id"), t("name"), t("path")])
-            .values_panic([tenant_id.into(), id.into(), parent.into(), name.into(), path.clone().into()])
+            .columns([
+                t("tenant_id"),
+                t("id"),
+                t("parent_id"),
+                t("name"),
+                t("path"),
+            ])
+            .values_panic([
+                tenant_id.into(),
+                id.into(),
+                parent.into(),
+                name.into(),
+                path.clone().into(),
+            ])
             .to_owned();
         self.db.execute(self.backend.build(&insert)).await?;
-        Ok(OrgUnitRow { id, name: name.to_string(), path })
+        Ok(OrgUnitRow {
+            id,
+            name: name.to_string(),
+            path,
+        })
     }
 
     pub async fn org_units(&self, tenant_id: i64) -> Result<Vec<OrgUnitRow>> {
@@ -196,7 +253,13 @@ impl Store {
             .to_owned();
         let rows = self.db.query_all(self.backend.build(&select)).await?;
         rows.iter()
-            .map(|row| Ok(OrgUnitRow { id: row.try_get("", "id")?, name: row.try_get("", "name")?, path: row.try_get("", "path")? }))
+            .map(|row| {
+                Ok(OrgUnitRow {
+                    id: row.try_get("", "id")?,
+                    name: row.try_get("", "name")?,
+                    path: row.try_get("", "path")?,
+                })
+            })
             .collect()
     }
 
@@ -209,7 +272,9 @@ impl Store {
         org_unit_id: Option<Uuid>,
     ) -> Result<UserRow> {
         if self.user_by_email(tenant_id, email).await?.is_some() {
-            return Err(Error::Refused(format!("user {email} already exists in this tenant")));
+            return Err(Error::Refused(format!(
+                "user {email} already exists in this tenant"
+            )));
         }
         let id = Uuid::now_v7();
         let _guard = self.write_guard().await;
@@ -255,7 +320,11 @@ impl Store {
             .and_where(Expr::col(t("tenant_id")).eq(tenant_id))
             .and_where(Expr::col(t("email")).eq(email))
             .to_owned();
-        self.db.query_one(self.backend.build(&select)).await?.map(|row| user(&row)).transpose()
+        self.db
+            .query_one(self.backend.build(&select))
+            .await?
+            .map(|row| user(&row))
+            .transpose()
     }
 
     /// Users of a tenant by id (for nested `owner` fields); unknown ids are skipped.
@@ -269,17 +338,45 @@ impl Store {
             .and_where(Expr::col(t("tenant_id")).eq(tenant_id))
             .and_where(Expr::col(t("id")).is_in(ids.iter().copied()))
             .to_owned();
-        self.db.query_all(self.backend.build(&select)).await?.iter().map(user).collect()
+        self.db
+            .query_all(self.backend.build(&select))
+            .await?
+            .iter()
+            .map(user)
+            .collect()
     }
 
     /// Creates or renames a role; `source` is the plugin that declared it (or `kernel`).
-    pub async fn upsert_role(&self, tenant_id: i64, id: &str, title: &str, title_en: &str, source: &str) -> Result<()> {
+    pub async fn upsert_role(
+        &self,
+        tenant_id: i64,
+        id: &str,
+        title: &str,
+        title_en: &str,
+        source: &str,
+    ) -> Result<()> {
         let _guard = self.write_guard().await;
         let upsert = Query::insert()
             .into_table(t("role"))
-            .columns([t("tenant_id"), t("id"), t("title"), t("title_en"), t("source")])
-            .values_panic([tenant_id.into(), id.into(), title.into(), title_en.into(), source.into()])
-            .on_conflict(OnConflict::columns([t("tenant_id"), t("id")]).update_columns([t("title"), t("title_en")]).to_owned())
+            .columns([
+                t("tenant_id"),
+                t("id"),
+                t("title"),
+                t("title_en"),
+                t("source"),
+            ])
+            .values_panic([
+                tenant_id.into(),
+                id.into(),
+                title.into(),
+                title_en.into(),
+                source.into(),
+            ])
+            .on_conflict(
+                OnConflict::columns([t("tenant_id"), t("id")])
+                    .update_columns([t("title"), t("title_en")])
+                    .to_owned(),
+            )
             .to_owned();
         self.db.execute(self.backend.build(&upsert)).await?;
         Ok(())
@@ -292,7 +389,11 @@ impl Store {
             .and_where(Expr::col(t("tenant_id")).eq(tenant_id))
             .and_where(Expr::col(t("id")).eq(role))
             .to_owned();
-        Ok(self.db.query_one(self.backend.build(&select)).await?.is_some())
+        Ok(self
+            .db
+            .query_one(self.backend.build(&select))
+            .await?
+            .is_some())
     }
 
     pub async fn assign_role(&self, tenant_id: i64, user_id: Uuid, role: &str) -> Result<()> {
@@ -301,14 +402,23 @@ impl Store {
             .into_table(t("user_role"))
             .columns([t("tenant_id"), t("user_id"), t("role_id")])
             .values_panic([tenant_id.into(), user_id.into(), role.into()])
-            .on_conflict(OnConflict::columns([t("tenant_id"), t("user_id"), t("role_id")]).do_nothing().to_owned())
+            .on_conflict(
+                OnConflict::columns([t("tenant_id"), t("user_id"), t("role_id")])
+                    .do_nothing()
+                    .to_owned(),
+            )
             .to_owned();
         self.db.execute(self.backend.build(&insert)).await?;
         Ok(())
     }
 
     /// Replaces the grants that `source` (a plugin id) gave in this tenant.
-    pub async fn replace_grants(&self, tenant_id: i64, source: &str, grants: &[GrantRow]) -> Result<()> {
+    pub async fn replace_grants(
+        &self,
+        tenant_id: i64,
+        source: &str,
+        grants: &[GrantRow],
+    ) -> Result<()> {
         let _guard = self.write_guard().await;
         let tx = self.db.begin().await?;
         let delete = Query::delete()
@@ -319,9 +429,15 @@ impl Store {
         tx.execute(self.backend.build(&delete)).await?;
         for chunk in grants.chunks(200) {
             let mut insert = Query::insert();
-            insert
-                .into_table(t("grant"))
-                .columns([t("tenant_id"), t("id"), t("role_id"), t("entity"), t("action"), t("scope"), t("source")]);
+            insert.into_table(t("grant")).columns([
+                t("tenant_id"),
+                t("id"),
+                t("role_id"),
+                t("entity"),
+                t("action"),
+                t("scope"),
+                t("source"),
+            ]);
             for grant in chunk {
                 insert.values_panic([
                     tenant_id.into(),
@@ -340,7 +456,11 @@ impl Store {
     }
 
     /// Grants held by any of `roles` in the tenant.
-    pub async fn grants_for_roles(&self, tenant_id: i64, roles: &[String]) -> Result<Vec<GrantRow>> {
+    pub async fn grants_for_roles(
+        &self,
+        tenant_id: i64,
+        roles: &[String],
+    ) -> Result<Vec<GrantRow>> {
         if roles.is_empty() {
             return Ok(Vec::new());
         }
@@ -376,7 +496,15 @@ impl Store {
         let _guard = self.write_guard().await;
         let insert = Query::insert()
             .into_table(t("api_token"))
-            .columns([t("id"), t("tenant_id"), t("user_id"), t("token_hash"), t("name"), t("created_at"), t("expires_at")])
+            .columns([
+                t("id"),
+                t("tenant_id"),
+                t("user_id"),
+                t("token_hash"),
+                t("name"),
+                t("created_at"),
+                t("expires_at"),
+            ])
             .values_panic([
                 id.into(),
                 tenant_id.into(),
@@ -392,9 +520,18 @@ impl Store {
     }
 
     /// The tenant, user, roles and org unit behind a token hash, if the token is live.
-    pub async fn principal_by_token(&self, token_hash: &str, now: DateTime<Utc>) -> Result<Option<PrincipalRow>> {
+    pub async fn principal_by_token(
+        &self,
+        token_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<PrincipalRow>> {
         let select = Query::select()
-            .columns([t("tenant_id"), t("user_id"), t("expires_at"), t("revoked_at")])
+            .columns([
+                t("tenant_id"),
+                t("user_id"),
+                t("expires_at"),
+                t("revoked_at"),
+            ])
             .from(t("api_token"))
             .and_where(Expr::col(t("token_hash")).eq(token_hash))
             .to_owned();
@@ -413,7 +550,12 @@ impl Store {
 
     /// The tenant, user, roles and org unit path of one active user.
     pub async fn principal(&self, tenant_id: i64, user_id: Uuid) -> Result<Option<PrincipalRow>> {
-        let Some(user) = self.users_by_id(tenant_id, &[user_id]).await?.into_iter().next() else {
+        let Some(user) = self
+            .users_by_id(tenant_id, &[user_id])
+            .await?
+            .into_iter()
+            .next()
+        else {
             return Ok(None);
         };
         if !user.active {
@@ -455,7 +597,12 @@ impl Store {
             }
             None => None,
         };
-        Ok(Some(PrincipalRow { tenant: tenant(&tenant_row)?, user, org_unit_path, roles }))
+        Ok(Some(PrincipalRow {
+            tenant: tenant(&tenant_row)?,
+            user,
+            org_unit_path,
+            roles,
+        }))
     }
 
     /// Saves an installed plugin (wasm and manifest), replacing an older version of it.
@@ -463,7 +610,14 @@ impl Store {
         let _guard = self.write_guard().await;
         let upsert = Query::insert()
             .into_table(t("plugin"))
-            .columns([t("id"), t("version"), t("sha256"), t("manifest"), t("wasm"), t("installed_at")])
+            .columns([
+                t("id"),
+                t("version"),
+                t("sha256"),
+                t("manifest"),
+                t("wasm"),
+                t("installed_at"),
+            ])
             .values_panic([
                 plugin.id.clone().into(),
                 plugin.version.clone().into(),
@@ -474,7 +628,13 @@ impl Store {
             ])
             .on_conflict(
                 OnConflict::column(t("id"))
-                    .update_columns([t("version"), t("sha256"), t("manifest"), t("wasm"), t("installed_at")])
+                    .update_columns([
+                        t("version"),
+                        t("sha256"),
+                        t("manifest"),
+                        t("wasm"),
+                        t("installed_at"),
+                    ])
                     .to_owned(),
             )
             .to_owned();
@@ -502,7 +662,11 @@ impl Store {
     }
 
     pub async fn plugin_wasm(&self, id: &str) -> Result<Option<Vec<u8>>> {
-        let select = Query::select().column(t("wasm")).from(t("plugin")).and_where(Expr::col(t("id")).eq(id)).to_owned();
+        let select = Query::select()
+            .column(t("wasm"))
+            .from(t("plugin"))
+            .and_where(Expr::col(t("id")).eq(id))
+            .to_owned();
         match self.db.query_one(self.backend.build(&select)).await? {
             Some(row) => Ok(Some(row.try_get("", "wasm")?)),
             None => Ok(None),

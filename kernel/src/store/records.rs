@@ -4,7 +4,8 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{
-    Alias, Cond, Condition, Expr, Func, NullOrdering, Order as SqlOrder, Query, SelectStatement, SimpleExpr, Value as SqlValue,
+    Alias, Cond, Condition, Expr, Func, NullOrdering, Order as SqlOrder, Query, SelectStatement,
+    SimpleExpr, Value as SqlValue,
 };
 use sea_orm::{ConnectionTrait, DatabaseBackend, DbErr, QueryResult, TransactionTrait};
 use serde_json::{Map, Value};
@@ -66,7 +67,8 @@ pub(super) fn scope(table: &str, access: &Access) -> Condition {
 
 fn duplicate(error: DbErr, entity: &EntityDef) -> Error {
     let message = error.to_string();
-    let is_unique = message.contains("UNIQUE constraint failed") || message.contains("duplicate key value");
+    let is_unique =
+        message.contains("UNIQUE constraint failed") || message.contains("duplicate key value");
     if !is_unique {
         return Error::Db(error);
     }
@@ -79,14 +81,21 @@ fn duplicate(error: DbErr, entity: &EntityDef) -> Error {
             issues: vec![FieldIssue::new(
                 format!("/{}", field.name),
                 "duplicate",
-                format!("「{}」已被使用 / {} is already used.", field.title, field.title_en),
+                format!(
+                    "「{}」已被使用 / {} is already used.",
+                    field.title, field.title_en
+                ),
             )],
         },
         None => Error::Db(error),
     }
 }
 
-fn field_values(fields: &[FieldDef], record: &Record, backend: DatabaseBackend) -> Result<Vec<SimpleExpr>> {
+fn field_values(
+    fields: &[FieldDef],
+    record: &Record,
+    backend: DatabaseBackend,
+) -> Result<Vec<SimpleExpr>> {
     let mut issues = Vec::new();
     let mut values = Vec::with_capacity(fields.len());
     for field in fields {
@@ -95,11 +104,18 @@ fn field_values(fields: &[FieldDef], record: &Record, backend: DatabaseBackend) 
             Err(expected) => issues.push(FieldIssue::new(
                 format!("/{}", field.name),
                 "type",
-                format!("「{}」应为 {expected} / {} must be {expected}.", field.title, field.title_en),
+                format!(
+                    "「{}」应为 {expected} / {} must be {expected}.",
+                    field.title, field.title_en
+                ),
             )),
         }
     }
-    if issues.is_empty() { Ok(values) } else { Err(Error::Invalid { issues }) }
+    if issues.is_empty() {
+        Ok(values)
+    } else {
+        Err(Error::Invalid { issues })
+    }
 }
 
 fn select_columns(entity: &EntityDef) -> SelectStatement {
@@ -121,7 +137,10 @@ fn decode(entity: &EntityDef, row: &QueryResult, backend: DatabaseBackend) -> Re
         record.insert((*name).to_string(), from_row(row, name, &kind, backend)?);
     }
     for field in &entity.fields {
-        record.insert(field.name.clone(), from_row(row, &field.name, &field.kind, backend)?);
+        record.insert(
+            field.name.clone(),
+            from_row(row, &field.name, &field.kind, backend)?,
+        );
     }
     Ok(record)
 }
@@ -139,7 +158,11 @@ impl Store {
         }
         let ids: Vec<Uuid> = records
             .iter()
-            .filter_map(|r| r.get("id").and_then(Value::as_str).and_then(|id| Uuid::parse_str(id).ok()))
+            .filter_map(|r| {
+                r.get("id")
+                    .and_then(Value::as_str)
+                    .and_then(|id| Uuid::parse_str(id).ok())
+            })
             .collect();
         for child in &entity.children {
             let mut select = Query::select();
@@ -164,10 +187,16 @@ impl Store {
                         item.insert(field.name.clone(), value);
                     }
                 }
-                by_parent.entry(parent).or_default().push(Value::Object(item));
+                by_parent
+                    .entry(parent)
+                    .or_default()
+                    .push(Value::Object(item));
             }
             for record in records.iter_mut() {
-                let id = record.get("id").and_then(Value::as_str).and_then(|id| Uuid::parse_str(id).ok());
+                let id = record
+                    .get("id")
+                    .and_then(Value::as_str)
+                    .and_then(|id| Uuid::parse_str(id).ok());
                 let items = id.and_then(|id| by_parent.remove(&id)).unwrap_or_default();
                 record.insert(child.name.clone(), Value::Array(items));
             }
@@ -194,23 +223,35 @@ impl Store {
         }
         let mut insert = Query::insert();
         insert.into_table(Alias::new(&child.table));
-        let mut columns = vec![Alias::new("tenant_id"), Alias::new("parent_id"), Alias::new("idx")];
+        let mut columns = vec![
+            Alias::new("tenant_id"),
+            Alias::new("parent_id"),
+            Alias::new("idx"),
+        ];
         columns.extend(child.fields.iter().map(|f| Alias::new(&f.name)));
         insert.columns(columns);
         for (idx, item) in items.iter().enumerate() {
             let empty = Map::new();
             let item = item.as_object().unwrap_or(&empty);
-            let mut row: Vec<SimpleExpr> = vec![tenant_id.into(), parent_id.into(), (idx as i32).into()];
-            row.extend(field_values(&child.fields, item, self.backend).map_err(|error| match error {
-                Error::Invalid { issues } => Error::Invalid {
-                    issues: issues
-                        .into_iter()
-                        .map(|i| FieldIssue { pointer: format!("/{}/{idx}{}", child.name, i.pointer), ..i })
-                        .collect(),
-                },
-                other => other,
-            })?);
-            insert.values(row).map_err(|error| Error::Refused(error.to_string()))?;
+            let mut row: Vec<SimpleExpr> =
+                vec![tenant_id.into(), parent_id.into(), (idx as i32).into()];
+            row.extend(
+                field_values(&child.fields, item, self.backend).map_err(|error| match error {
+                    Error::Invalid { issues } => Error::Invalid {
+                        issues: issues
+                            .into_iter()
+                            .map(|i| FieldIssue {
+                                pointer: format!("/{}/{idx}{}", child.name, i.pointer),
+                                ..i
+                            })
+                            .collect(),
+                    },
+                    other => other,
+                })?,
+            );
+            insert
+                .values(row)
+                .map_err(|error| Error::Refused(error.to_string()))?;
         }
         db.execute(self.backend.build(&insert)).await?;
         Ok(())
@@ -232,15 +273,24 @@ impl Store {
         let _guard = self.write_guard().await;
         let tx = self.db.begin().await?;
         let ids: Vec<Uuid> = records.iter().map(|_| Uuid::now_v7()).collect();
-        let mut columns: Vec<Alias> = ["tenant_id", "id", "owner_id", "org_unit_id", "state", "version"]
-            .into_iter()
-            .chain(["created_at", "created_by", "updated_at", "updated_by"])
-            .map(Alias::new)
-            .collect();
+        let mut columns: Vec<Alias> = [
+            "tenant_id",
+            "id",
+            "owner_id",
+            "org_unit_id",
+            "state",
+            "version",
+        ]
+        .into_iter()
+        .chain(["created_at", "created_by", "updated_at", "updated_by"])
+        .map(Alias::new)
+        .collect();
         columns.extend(entity.fields.iter().map(|f| Alias::new(&f.name)));
         for (chunk_idx, chunk) in records.chunks(INSERT_CHUNK).enumerate() {
             let mut insert = Query::insert();
-            insert.into_table(Alias::new(&entity.table)).columns(columns.clone());
+            insert
+                .into_table(Alias::new(&entity.table))
+                .columns(columns.clone());
             for (offset, record) in chunk.iter().enumerate() {
                 let record_idx = chunk_idx * INSERT_CHUNK + offset;
                 let mut row: Vec<SimpleExpr> = vec![
@@ -256,14 +306,19 @@ impl Store {
                     access.user_id.into(),
                 ];
                 row.extend(field_values(&entity.fields, record, self.backend)?);
-                insert.values(row).map_err(|error| Error::Refused(error.to_string()))?;
+                insert
+                    .values(row)
+                    .map_err(|error| Error::Refused(error.to_string()))?;
             }
-            tx.execute(self.backend.build(&insert)).await.map_err(|error| duplicate(error, entity))?;
+            tx.execute(self.backend.build(&insert))
+                .await
+                .map_err(|error| duplicate(error, entity))?;
         }
         for (record, id) in records.iter().zip(&ids) {
             for child in &entity.children {
                 if let Some(Value::Array(items)) = record.get(&child.name) {
-                    self.write_children(&tx, child, access.tenant_id, *id, items).await?;
+                    self.write_children(&tx, child, access.tenant_id, *id, items)
+                        .await?;
                 }
             }
         }
@@ -272,7 +327,12 @@ impl Store {
     }
 
     /// Records by id that the caller may see, in no particular order; missing ids are skipped.
-    pub async fn get_records(&self, access: &Access, entity: &EntityDef, ids: &[Uuid]) -> Result<Vec<Record>> {
+    pub async fn get_records(
+        &self,
+        access: &Access,
+        entity: &EntityDef,
+        ids: &[Uuid],
+    ) -> Result<Vec<Record>> {
         if ids.is_empty() || access.rows == Rows::None {
             return Ok(Vec::new());
         }
@@ -281,12 +341,22 @@ impl Store {
             .cond_where(scope(&entity.table, access))
             .and_where(col(&entity.table, "id").is_in(ids.iter().copied()));
         let rows = self.db.query_all(self.backend.build(&select)).await?;
-        let mut records = rows.iter().map(|row| decode(entity, row, self.backend)).collect::<Result<Vec<_>>>()?;
-        self.load_children(&self.db, entity, access.tenant_id, &mut records).await?;
+        let mut records = rows
+            .iter()
+            .map(|row| decode(entity, row, self.backend))
+            .collect::<Result<Vec<_>>>()?;
+        self.load_children(&self.db, entity, access.tenant_id, &mut records)
+            .await?;
         Ok(records)
     }
 
-    fn filtered(&self, entity: &EntityDef, access: &Access, filter: Option<&Filter>, select: &mut SelectStatement) -> Result<()> {
+    fn filtered(
+        &self,
+        entity: &EntityDef,
+        access: &Access,
+        filter: Option<&Filter>,
+        select: &mut SelectStatement,
+    ) -> Result<()> {
         select.cond_where(scope(&entity.table, access));
         if let Some(filter) = filter {
             select.cond_where(filter::condition(entity, filter, self.backend)?);
@@ -310,25 +380,44 @@ impl Store {
         self.filtered(entity, access, filter, &mut select)?;
         for key in order {
             filter::kind_of(entity, &key.field)?;
-            let direction = if key.descending { SqlOrder::Desc } else { SqlOrder::Asc };
+            let direction = if key.descending {
+                SqlOrder::Desc
+            } else {
+                SqlOrder::Asc
+            };
             // Empty values sort last in both directions, on both backends.
-            select.order_by_with_nulls((Alias::new(&entity.table), Alias::new(&key.field)), direction, NullOrdering::Last);
+            select.order_by_with_nulls(
+                (Alias::new(&entity.table), Alias::new(&key.field)),
+                direction,
+                NullOrdering::Last,
+            );
         }
         select.order_by((Alias::new(&entity.table), Alias::new("id")), SqlOrder::Asc);
         select.limit(page.limit).offset(page.offset);
         let rows = self.db.query_all(self.backend.build(&select)).await?;
-        let mut records = rows.iter().map(|row| decode(entity, row, self.backend)).collect::<Result<Vec<_>>>()?;
-        self.load_children(&self.db, entity, access.tenant_id, &mut records).await?;
+        let mut records = rows
+            .iter()
+            .map(|row| decode(entity, row, self.backend))
+            .collect::<Result<Vec<_>>>()?;
+        self.load_children(&self.db, entity, access.tenant_id, &mut records)
+            .await?;
         Ok(records)
     }
 
     /// How many records the caller may see that match the filter.
-    pub async fn count_records(&self, access: &Access, entity: &EntityDef, filter: Option<&Filter>) -> Result<u64> {
+    pub async fn count_records(
+        &self,
+        access: &Access,
+        entity: &EntityDef,
+        filter: Option<&Filter>,
+    ) -> Result<u64> {
         if access.rows == Rows::None {
             return Ok(0);
         }
         let mut select = Query::select();
-        select.from(Alias::new(&entity.table)).expr_as(Func::count(Expr::col(Alias::new("id"))), Alias::new("n"));
+        select
+            .from(Alias::new(&entity.table))
+            .expr_as(Func::count(Expr::col(Alias::new("id"))), Alias::new("n"));
         self.filtered(entity, access, filter, &mut select)?;
         let row = self.db.query_one(self.backend.build(&select)).await?;
         let n: i64 = match row {
@@ -352,7 +441,10 @@ impl Store {
     ) -> Result<i64> {
         let _guard = self.write_guard().await;
         let tx = self.db.begin().await?;
-        let actual = self.current_version(&tx, access, entity, id).await?.ok_or(Error::NotFound)?;
+        let actual = self
+            .current_version(&tx, access, entity, id)
+            .await?
+            .ok_or(Error::NotFound)?;
         if let Some(expected) = expected_version
             && expected != actual
         {
@@ -364,20 +456,32 @@ impl Store {
             .value(Alias::new("version"), actual + 1)
             .value(Alias::new("updated_at"), now)
             .value(Alias::new("updated_by"), access.user_id);
-        for (field, value) in entity.fields.iter().zip(field_values(&entity.fields, record, self.backend)?) {
+        for (field, value) in
+            entity
+                .fields
+                .iter()
+                .zip(field_values(&entity.fields, record, self.backend)?)
+        {
             update.value(Alias::new(&field.name), value);
         }
         update
             .cond_where(scope(&entity.table, access))
             .and_where(col(&entity.table, "id").eq(id))
             .and_where(col(&entity.table, "version").eq(actual));
-        let result = tx.execute(self.backend.build(&update)).await.map_err(|error| duplicate(error, entity))?;
+        let result = tx
+            .execute(self.backend.build(&update))
+            .await
+            .map_err(|error| duplicate(error, entity))?;
         if result.rows_affected() == 0 {
-            return Err(Error::Conflict { expected: expected_version.unwrap_or(actual), actual: actual + 1 });
+            return Err(Error::Conflict {
+                expected: expected_version.unwrap_or(actual),
+                actual: actual + 1,
+            });
         }
         for child in &entity.children {
             if let Some(Value::Array(items)) = record.get(&child.name) {
-                self.write_children(&tx, child, access.tenant_id, id, items).await?;
+                self.write_children(&tx, child, access.tenant_id, id, items)
+                    .await?;
             }
         }
         tx.commit().await?;
@@ -404,7 +508,12 @@ impl Store {
     }
 
     /// Deletes one record and its child rows. `Ok(false)` when the caller cannot reach it.
-    pub async fn delete_record(&self, access: &Access, entity: &EntityDef, id: Uuid) -> Result<bool> {
+    pub async fn delete_record(
+        &self,
+        access: &Access,
+        entity: &EntityDef,
+        id: Uuid,
+    ) -> Result<bool> {
         let _guard = self.write_guard().await;
         let tx = self.db.begin().await?;
         let delete = Query::delete()
