@@ -137,6 +137,11 @@ pub fn ensure_codes(mut response: Response) -> Response {
     response
 }
 
+/// Reads a GraphQL-over-HTTP JSON body (`query`, `variables`, `operationName`).
+pub fn parse_request(body: &[u8]) -> Result<async_graphql::Request, serde_json::Error> {
+    serde_json::from_slice(body)
+}
+
 /// Executes one GraphQL request for an authenticated principal against its tenant's schema.
 pub async fn execute(
     kernel: &Arc<Kernel>,

@@ -89,7 +89,7 @@ async fn graphql_endpoint(
             );
         }
     };
-    let gql_request: async_graphql::Request = match serde_json::from_slice(&body) {
+    let gql_request = match graphql::parse_request(&body) {
         Ok(request) => request,
         Err(error) => {
             return graphql_error(
