@@ -2,6 +2,7 @@
 //! workspace; SQLite by default, PostgreSQL when `DATABASE_URL` is a `postgres://` URL.
 
 mod auth;
+mod cli;
 mod crud;
 mod demo;
 mod fixtures;
