@@ -365,7 +365,15 @@ impl Kernel {
                     });
                 }
             }
-            let value = Value::Object(record.clone());
+            // System fields (`id`, `version`, `state` of an existing record) are for the
+            // plugin's hooks; the form schema does not declare them.
+            let value = Value::Object(
+                record
+                    .iter()
+                    .filter(|(key, _)| !store_system_field(key))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+            );
             issues.extend(
                 entity
                     .check(&value, locale)
@@ -664,6 +672,11 @@ impl Kernel {
             .collect();
         let mut to_check = merged.clone();
         to_check.retain(|key, _| !computed.contains(key));
+        for key in ["id", "version", "state"] {
+            if let Some(value) = current.get(key).filter(|v| !v.is_null()) {
+                to_check.insert(key.to_string(), value.clone());
+            }
+        }
         self.check_records(caller, entity, std::slice::from_ref(&to_check), false, now)
             .await?;
         let merged = self

@@ -4,19 +4,38 @@
 use std::path::{Path, PathBuf};
 
 /// Kernel layers in order; a layer may use only those before it (and `error`, shared by all).
-const LAYERS: &[&str] =
-    &["config", "model", "store", "plugin_host", "permissions", "runtime", "demo", "graphql", "http", "cli"];
+const LAYERS: &[&str] = &[
+    "config",
+    "model",
+    "store",
+    "plugin_host",
+    "permissions",
+    "runtime",
+    "demo",
+    "graphql",
+    "http",
+    "cli",
+];
 
 /// Frameworks and the one layer allowed to import each.
-const OWNERS: &[(&str, &str)] =
-    &[("sea_orm", "store"), ("wasmtime", "plugin_host"), ("async_graphql", "graphql"), ("actix_web", "http")];
+const OWNERS: &[(&str, &str)] = &[
+    ("sea_orm", "store"),
+    ("wasmtime", "plugin_host"),
+    ("async_graphql", "graphql"),
+    ("actix_web", "http"),
+];
 
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("kernel/ is in the workspace").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("kernel/ is in the workspace")
+        .to_path_buf()
 }
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     for entry in entries.flatten() {
         let path = entry.path();
         let name = entry.file_name().to_string_lossy().into_owned();
@@ -33,7 +52,12 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
 /// The layer a kernel source file belongs to (`store/records.rs` → `store`).
 fn layer_of(path: &Path) -> Option<String> {
     let relative = path.strip_prefix(root().join("kernel/src")).ok()?;
-    let first = relative.components().next()?.as_os_str().to_string_lossy().into_owned();
+    let first = relative
+        .components()
+        .next()?
+        .as_os_str()
+        .to_string_lossy()
+        .into_owned();
     Some(first.trim_end_matches(".rs").to_string())
 }
 
@@ -52,7 +76,10 @@ fn every_rust_file_starts_with_a_module_doc_line() {
         })
         .map(|path| path.display().to_string())
         .collect();
-    assert!(missing.is_empty(), "files without a `//!` first line: {missing:#?}");
+    assert!(
+        missing.is_empty(),
+        "files without a `//!` first line: {missing:#?}"
+    );
 }
 
 #[test]
@@ -61,14 +88,22 @@ fn kernel_layers_only_use_earlier_layers() {
     rust_files(&root().join("kernel/src"), &mut files);
     let mut problems = Vec::new();
     for path in &files {
-        let Some(layer) = layer_of(path) else { continue };
-        let Some(position) = LAYERS.iter().position(|l| *l == layer) else { continue };
+        let Some(layer) = layer_of(path) else {
+            continue;
+        };
+        let Some(position) = LAYERS.iter().position(|l| *l == layer) else {
+            continue;
+        };
         let text = std::fs::read_to_string(path).unwrap_or_default();
         for line in text.lines().map(str::trim) {
             for (used_position, used) in LAYERS.iter().enumerate() {
-                let uses = line.contains(&format!("crate::{used}::")) || line.contains(&format!("crate::{used};"));
+                let uses = line.contains(&format!("crate::{used}::"))
+                    || line.contains(&format!("crate::{used};"));
                 if uses && used_position > position {
-                    problems.push(format!("{}: `{layer}` uses the later layer `{used}`: {line}", path.display()));
+                    problems.push(format!(
+                        "{}: `{layer}` uses the later layer `{used}`: {line}",
+                        path.display()
+                    ));
                 }
             }
         }
@@ -86,7 +121,10 @@ fn each_framework_stays_in_its_layer() {
         let text = std::fs::read_to_string(path).unwrap_or_default();
         for (framework, owner) in OWNERS {
             if layer != *owner && text.contains(&format!("{framework}::")) {
-                problems.push(format!("{} uses {framework}, which belongs to `{owner}`", path.display()));
+                problems.push(format!(
+                    "{} uses {framework}, which belongs to `{owner}`",
+                    path.display()
+                ));
             }
         }
     }

@@ -11,9 +11,16 @@ use serde_json::json;
 /// `target/<profile>/jingxi`, next to the folder of this test binary.
 fn jingxi() -> PathBuf {
     let exe = std::env::current_exe().expect("test binary path");
-    let dir = exe.parent().and_then(|deps| deps.parent()).expect("target/<profile>");
+    let dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/<profile>");
     let binary = dir.join("jingxi");
-    assert!(binary.exists(), "{} is missing. Hint: `cargo test --workspace` (or `cargo xtask test`) builds it", binary.display());
+    assert!(
+        binary.exists(),
+        "{} is missing. Hint: `cargo test --workspace` (or `cargo xtask test`) builds it",
+        binary.display()
+    );
     binary
 }
 
@@ -21,16 +28,25 @@ fn run(server: &TestServer, args: &[&str]) -> String {
     let output = Command::new(jingxi())
         .args(args)
         .env("JINGXI__DATABASE__URL", &server.config.database.url)
-        .env("JINGXI__PLUGINS__CACHE_DIR", &server.config.plugins.cache_dir)
+        .env(
+            "JINGXI__PLUGINS__CACHE_DIR",
+            &server.config.plugins.cache_dir,
+        )
         .env("JINGXI_LOG", "warn")
         .output()
         .expect("jingxi runs");
-    assert!(output.status.success(), "jingxi {args:?} failed: {}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "jingxi {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     String::from_utf8(output.stdout).expect("UTF-8 output")
 }
 
 async fn crm_visible(server: &TestServer, token: &str) -> bool {
-    let (body, _) = server.graphql(token, "{ crmCustomers { totalCount } }", json!({})).await;
+    let (body, _) = server
+        .graphql(token, "{ crmCustomers { totalCount } }", json!({}))
+        .await;
     body.get("errors").is_none()
 }
 
@@ -38,25 +54,63 @@ async fn crm_visible(server: &TestServer, token: &str) -> bool {
 async fn cli_administers_a_running_servers_tenants() {
     let server = TestServer::new().await;
     let listed = run(&server, &["plugin", "list"]);
-    assert!(listed.contains("crm\t") && listed.contains("org\t"), "{listed}");
+    assert!(
+        listed.contains("crm\t") && listed.contains("org\t"),
+        "{listed}"
+    );
 
-    run(&server, &["tenant", "create", "acme", "--plugins", "crm,org"]);
-    run(&server, &["user", "create", "--tenant", "acme", "boss@acme.test", "--role", "admin"]);
-    let token = run(&server, &["token", "create", "--tenant", "acme", "--user", "boss@acme.test"]);
+    run(
+        &server,
+        &["tenant", "create", "acme", "--plugins", "crm,org"],
+    );
+    run(
+        &server,
+        &[
+            "user",
+            "create",
+            "--tenant",
+            "acme",
+            "boss@acme.test",
+            "--role",
+            "admin",
+        ],
+    );
+    let token = run(
+        &server,
+        &[
+            "token",
+            "create",
+            "--tenant",
+            "acme",
+            "--user",
+            "boss@acme.test",
+        ],
+    );
     let token = token.trim();
-    assert!(token.starts_with("jx_") && !token.contains(char::is_whitespace), "only the token is printed: {token:?}");
+    assert!(
+        token.starts_with("jx_") && !token.contains(char::is_whitespace),
+        "only the token is printed: {token:?}"
+    );
     assert!(crm_visible(&server, token).await);
 
     run(&server, &["tenant", "disable", "acme", "crm"]);
     let started = Instant::now();
     while crm_visible(&server, token).await {
-        assert!(started.elapsed() < Duration::from_secs(1), "the server still shows crm after {:?}", started.elapsed());
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "the server still shows crm after {:?}",
+            started.elapsed()
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     run(&server, &["tenant", "enable", "acme", "crm"]);
     let started = Instant::now();
     while !crm_visible(&server, token).await {
-        assert!(started.elapsed() < Duration::from_secs(1), "the server still hides crm after {:?}", started.elapsed());
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "the server still hides crm after {:?}",
+            started.elapsed()
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }

@@ -163,3 +163,19 @@ async fn plugin_rules_run_after_the_schema() {
         "{body}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hooks_see_the_id_of_an_existing_record() {
+    let server = TestServer::new().await;
+    let acme = server.tenant("acme", &["org", "crm"]).await;
+    let hz = region(&server, &acme.admin, "HZ", "杭州").await;
+    let (body, _) = server
+        .graphql(
+            &acme.admin,
+            "mutation($id: ID!) { updateOrgRegion(id: $id, patch: {parentId: $id}) { id } }",
+            json!({"id": hz}),
+        )
+        .await;
+    assert_eq!(error_code(&body), "VALIDATION_FAILED", "{body}");
+    assert_eq!(pointers(&body), vec!["/parent".to_string()], "{body}");
+}
