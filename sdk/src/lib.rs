@@ -34,12 +34,22 @@
 //! let record = jingxi_sdk::record(serde_json::json!({"text": "  "}));
 //! assert_eq!(Hello::validate(&ctx, "greeting", &record)[0].code, "blank");
 //! ```
+//!
+//! Rules read fields through [`RecordExt`], which turns money, decimal, date and date-time strings
+//! into the exact [`values`], and collect their errors in [`FieldErrors`]. The [`testing`] module
+//! checks a plugin's schemas and example documents in its native tests.
 #![deny(missing_docs)]
 
+mod fields;
 mod manifest;
+mod rules;
+pub mod testing;
 mod types;
+pub mod values;
 
+pub use fields::RecordExt;
 pub use manifest::Manifest;
+pub use rules::FieldErrors;
 pub use serde_json::{self, Value, json};
 pub use types::{Context, Effect, EffectKind, FieldError, HookError, Record, record};
 

@@ -1,8 +1,6 @@
 //! Computed fields: `customer.archive_complete` (档案完整), the basis of the KPI 客户档案完整率.
 
-use jingxi_sdk::{Context, Record, Value};
-
-use crate::fields;
+use jingxi_sdk::{Context, Record, RecordExt, Value};
 
 /// Fills the computed fields of one record of `entity`; other entities are left as they are.
 pub fn compute(_ctx: &Context, entity: &str, record: &mut Record) {
@@ -16,13 +14,14 @@ pub fn compute(_ctx: &Context, entity: &str, record: &mut Record) {
 /// contact's name and phone, source, owner, and the credit code unless the customer is a person.
 /// The owner is a kernel column that every record has, so it is not in the record to check.
 pub fn archive_complete(record: &Record) -> bool {
-    let filled = |name| fields::text(record, name).is_some();
-    let primary_contact_filled = fields::rows(record, "contacts")
-        .find(|(_, contact)| contact.get("is_primary").and_then(Value::as_bool) == Some(true))
+    let filled = |name| record.text(name).is_some();
+    let primary_contact_filled = record
+        .rows("contacts")
+        .find(|(_, contact)| contact.is_true("is_primary"))
         .is_some_and(|(_, contact)| {
-            fields::text(contact, "name").is_some() && fields::text(contact, "phone").is_some()
+            contact.text("name").is_some() && contact.text("phone").is_some()
         });
-    let individual = fields::text(record, "customer_type") == Some("个人");
+    let individual = record.text("customer_type") == Some("个人");
     [
         "name",
         "customer_type",
@@ -54,14 +53,7 @@ mod tests {
 
     #[track_caller]
     fn check(patch: Value, expect: bool) {
-        let mut record = jingxi_sdk::record(customer());
-        for (key, value) in jingxi_sdk::record(patch) {
-            if value.is_null() {
-                record.remove(&key);
-            } else {
-                record.insert(key, value);
-            }
-        }
+        let mut record = jingxi_sdk::testing::patched(customer(), patch);
         super::compute(&Context::for_test(), "customer", &mut record);
         assert_eq!(record.get("archive_complete"), Some(&Value::Bool(expect)));
     }

@@ -1,9 +1,6 @@
 //! The `crm` plugin: customer files, visit records and complaints (chapter 8).
 
-mod calendar;
 mod compute;
-mod decimal;
-mod fields;
 mod rules;
 
 use jingxi_sdk::{Context, FieldError, HookError, Manifest, Plugin, Record};

@@ -4,76 +4,18 @@ mod complaint;
 mod customer;
 mod visit_record;
 
-use jingxi_sdk::{Context, FieldError, Record};
-
-use crate::{decimal::Amount, fields};
+use jingxi_sdk::{Context, FieldError, FieldErrors, Record};
 
 /// Checks one record of `entity` (`customer` or `crm.customer`); unknown entities pass.
 pub fn validate(ctx: &Context, entity: &str, record: &Record) -> Vec<FieldError> {
-    let mut errors = Vec::new();
+    let mut errors = FieldErrors::new(ctx);
     match entity.strip_prefix("crm.").unwrap_or(entity) {
-        "customer" => customer::validate(ctx, record, &mut errors),
-        "visit_record" => visit_record::validate(ctx, record, &mut errors),
-        "complaint" => complaint::validate(ctx, record, &mut errors),
+        "customer" => customer::validate(record, &mut errors),
+        "visit_record" => visit_record::validate(record, &mut errors),
+        "complaint" => complaint::validate(record, &mut errors),
         _ => {}
     }
-    errors
-}
-
-/// Reports each of `names` that holds only whitespace; the schema cannot say "not blank".
-fn not_blank(ctx: &Context, record: &Record, names: &[&str], errors: &mut Vec<FieldError>) {
-    for name in names {
-        if fields::is_blank(record, name) {
-            errors.push(FieldError::new(
-                format!("/{name}"),
-                "blank",
-                ctx.text("此项不能只包含空白字符。", "This field must not be blank."),
-            ));
-        }
-    }
-}
-
-/// Reads the money field `name`; a missing or malformed value (the schema's concern) is `None`.
-fn amount(record: &Record, name: &str) -> Option<Amount> {
-    fields::text(record, name).and_then(Amount::parse)
-}
-
-/// Reports each money field of `names` that is below zero.
-fn not_negative(ctx: &Context, record: &Record, names: &[&str], errors: &mut Vec<FieldError>) {
-    for name in names {
-        if amount(record, name).is_some_and(Amount::is_negative) {
-            errors.push(FieldError::new(
-                format!("/{name}"),
-                "negative_amount",
-                ctx.text("金额不能为负数。", "The amount must not be negative."),
-            ));
-        }
-    }
-}
-
-#[cfg(test)]
-mod test_support {
-    use jingxi_sdk::{Context, Value};
-
-    /// Applies `patch` to `base` key by key (a `null` removes the key), runs the rules of `entity`
-    /// and compares the `(pointer, code)` pairs with `expect`.
-    #[track_caller]
-    pub fn check(entity: &str, base: Value, patch: Value, expect: &[(&str, &str)]) {
-        let mut record = jingxi_sdk::record(base);
-        for (key, value) in jingxi_sdk::record(patch) {
-            if value.is_null() {
-                record.remove(&key);
-            } else {
-                record.insert(key, value);
-            }
-        }
-        let errors = super::validate(&Context::for_test(), entity, &record);
-        let got: Vec<(&str, &str)> = errors
-            .iter()
-            .map(|error| (error.pointer.as_str(), error.code.as_str()))
-            .collect();
-        assert_eq!(got, expect);
-    }
+    errors.into_vec()
 }
 
 #[cfg(test)]

@@ -1,8 +1,5 @@
 //! The `org` plugin: marketing organization master data and the role catalogue (chapter 1).
 
-mod calendar;
-mod decimal;
-mod fields;
 mod rules;
 
 use jingxi_sdk::{Context, FieldError, Manifest, Plugin, Record};

@@ -1,83 +1,65 @@
 //! Complaint rules: received, accepted and resolved times follow each other, and a compensation
 //! is a positive amount that the chosen solution includes.
 
-use jingxi_sdk::{Context, FieldError, Record, Value};
+use jingxi_sdk::{FieldErrors, Record, RecordExt, values::Amount};
 
-use super::{amount, not_blank, not_negative};
-use crate::{calendar::Instant, decimal::Amount, fields};
-
-pub fn validate(ctx: &Context, record: &Record, errors: &mut Vec<FieldError>) {
-    not_blank(ctx, record, &["description"], errors);
-    time_order(ctx, record, errors);
-    not_negative(ctx, record, &["compensation"], errors);
-    let compensated = amount(record, "compensation").is_some_and(Amount::is_positive);
-    let solution_compensates = match record.get("solution") {
-        Some(Value::Array(solution)) => solution.iter().any(|item| item.as_str() == Some("补偿")),
-        _ => false,
-    };
-    if compensated && !solution_compensates {
-        errors.push(FieldError::new(
+pub fn validate(record: &Record, errors: &mut FieldErrors) {
+    errors.not_blank(record, &["description"]);
+    time_order(record, errors);
+    errors.not_negative(record, &["compensation"]);
+    let compensated = record
+        .amount("compensation")
+        .is_some_and(Amount::is_positive);
+    if compensated && !record.has_option("solution", "补偿") {
+        errors.add(
             "/solution",
             "compensation_not_selected",
-            ctx.text(
-                "填写了补偿金额时，处理方案须包含“补偿”。",
-                "A compensation amount is entered, so the solution must include compensation.",
-            ),
-        ));
+            "填写了补偿金额时，处理方案须包含“补偿”。",
+            "A compensation amount is entered, so the solution must include compensation.",
+        );
     }
 }
 
-fn time_order(ctx: &Context, record: &Record, errors: &mut Vec<FieldError>) {
-    let instant = |name| fields::text(record, name).and_then(Instant::parse);
-    let received_at = instant("received_at");
-    let accepted_at = instant("accepted_at");
-    let resolved_at = instant("resolved_at");
+fn time_order(record: &Record, errors: &mut FieldErrors) {
+    let received_at = record.instant("received_at");
+    let accepted_at = record.instant("accepted_at");
+    let resolved_at = record.instant("resolved_at");
 
     if let (Some(received_at), Some(accepted_at)) = (received_at, accepted_at)
         && accepted_at < received_at
     {
-        errors.push(FieldError::new(
+        errors.add(
             "/accepted_at",
             "before_received",
-            ctx.text(
-                "受理时间不能早于接收时间。",
-                "The complaint cannot be accepted before it was received.",
-            ),
-        ));
+            "受理时间不能早于接收时间。",
+            "The complaint cannot be accepted before it was received.",
+        );
     }
-    if fields::text(record, "resolved_at").is_some()
-        && fields::text(record, "accepted_at").is_none()
-    {
-        errors.push(FieldError::new(
+    if record.text("resolved_at").is_some() && record.text("accepted_at").is_none() {
+        errors.add(
             "/accepted_at",
             "required_when_resolved",
-            ctx.text(
-                "已填写解决时间的投诉必须有受理时间。",
-                "A resolved complaint must have the time it was accepted.",
-            ),
-        ));
+            "已填写解决时间的投诉必须有受理时间。",
+            "A resolved complaint must have the time it was accepted.",
+        );
     }
     let Some(resolved_at) = resolved_at else {
         return;
     };
     if received_at.is_some_and(|received_at| resolved_at < received_at) {
-        errors.push(FieldError::new(
+        errors.add(
             "/resolved_at",
             "before_received",
-            ctx.text(
-                "解决时间不能早于接收时间。",
-                "The complaint cannot be resolved before it was received.",
-            ),
-        ));
+            "解决时间不能早于接收时间。",
+            "The complaint cannot be resolved before it was received.",
+        );
     } else if accepted_at.is_some_and(|accepted_at| resolved_at < accepted_at) {
-        errors.push(FieldError::new(
+        errors.add(
             "/resolved_at",
             "before_accepted",
-            ctx.text(
-                "解决时间不能早于受理时间。",
-                "The complaint cannot be resolved before it was accepted.",
-            ),
-        ));
+            "解决时间不能早于受理时间。",
+            "The complaint cannot be resolved before it was accepted.",
+        );
     }
 }
 
@@ -85,7 +67,7 @@ fn time_order(ctx: &Context, record: &Record, errors: &mut Vec<FieldError>) {
 mod tests {
     use jingxi_sdk::{Value, json};
 
-    use crate::rules::test_support;
+    use crate::Crm;
 
     fn complaint() -> Value {
         json!({
@@ -99,7 +81,7 @@ mod tests {
 
     #[track_caller]
     fn check(patch: Value, expect: &[(&str, &str)]) {
-        test_support::check("complaint", complaint(), patch, expect);
+        jingxi_sdk::testing::check_validate::<Crm>("complaint", complaint(), patch, expect);
     }
 
     #[test]

@@ -1,68 +1,52 @@
 //! Customer rules: exactly one primary contact, and a credit code for every customer but a person.
 
-use jingxi_sdk::{Context, FieldError, Record, Value};
+use jingxi_sdk::{FieldErrors, Record, RecordExt};
 
-use super::{not_blank, not_negative};
-use crate::fields;
-
-pub fn validate(ctx: &Context, record: &Record, errors: &mut Vec<FieldError>) {
-    not_blank(ctx, record, &["customer_no", "name", "address"], errors);
-    contacts(ctx, record, errors);
-    let individual = fields::text(record, "customer_type") == Some("个人");
-    if !individual && fields::text(record, "tax_id").is_none() {
-        errors.push(FieldError::new(
+pub fn validate(record: &Record, errors: &mut FieldErrors) {
+    errors.not_blank(record, &["customer_no", "name", "address"]);
+    contacts(record, errors);
+    let individual = record.text("customer_type") == Some("个人");
+    if !individual && record.text("tax_id").is_none() {
+        errors.add(
             "/tax_id",
             "tax_id_required",
-            ctx.text(
-                "非个人客户必须填写统一社会信用代码。",
-                "The unified social credit code is required unless the customer is an individual.",
-            ),
-        ));
+            "非个人客户必须填写统一社会信用代码。",
+            "The unified social credit code is required unless the customer is an individual.",
+        );
     }
-    not_negative(
-        ctx,
-        record,
-        &["registered_capital", "annual_potential"],
-        errors,
-    );
+    errors.not_negative(record, &["registered_capital", "annual_potential"]);
 }
 
-fn contacts(ctx: &Context, record: &Record, errors: &mut Vec<FieldError>) {
+fn contacts(record: &Record, errors: &mut FieldErrors) {
     let mut n_primary = 0;
-    for (row_idx, contact) in fields::rows(record, "contacts") {
-        if fields::is_blank(contact, "name") {
-            errors.push(FieldError::new(
+    for (row_idx, contact) in record.rows("contacts") {
+        if contact.is_blank("name") {
+            errors.add(
                 format!("/contacts/{row_idx}/name"),
                 "blank",
-                ctx.text(
-                    "联系人姓名不能只包含空白字符。",
-                    "The contact's name must not be blank.",
-                ),
-            ));
+                "联系人姓名不能只包含空白字符。",
+                "The contact's name must not be blank.",
+            );
         }
-        if contact.get("is_primary").and_then(Value::as_bool) == Some(true) {
+        if contact.is_true("is_primary") {
             n_primary += 1;
             if n_primary > 1 {
-                errors.push(FieldError::new(
+                errors.add(
                     format!("/contacts/{row_idx}/is_primary"),
                     "multiple_primary_contacts",
-                    ctx.text(
-                        "只能有一位主联系人。",
-                        "Only one contact can be the primary contact.",
-                    ),
-                ));
+                    "只能有一位主联系人。",
+                    "Only one contact can be the primary contact.",
+                );
             }
         }
     }
     if n_primary == 0 && record.contains_key("contacts") {
-        errors.push(FieldError::new(
+        errors.add(
             "/contacts",
             "no_primary_contact",
-            ctx.text(
-                "必须指定一位主联系人。",
-                "One contact must be marked as the primary contact.",
-            ),
-        ));
+            "必须指定一位主联系人。",
+            "One contact must be marked as the primary contact.",
+        );
     }
 }
 
@@ -70,7 +54,7 @@ fn contacts(ctx: &Context, record: &Record, errors: &mut Vec<FieldError>) {
 mod tests {
     use jingxi_sdk::{Value, json};
 
-    use crate::rules::test_support;
+    use crate::Crm;
 
     fn customer() -> Value {
         json!({
@@ -85,7 +69,7 @@ mod tests {
 
     #[track_caller]
     fn check(patch: Value, expect: &[(&str, &str)]) {
-        test_support::check("customer", customer(), patch, expect);
+        jingxi_sdk::testing::check_validate::<Crm>("customer", customer(), patch, expect);
     }
 
     #[test]

@@ -1,37 +1,28 @@
 //! Visit record rules: the next visit is not before this one, and a complaint follow-up names
 //! its complaint.
 
-use jingxi_sdk::{Context, FieldError, Record};
+use jingxi_sdk::{FieldErrors, Record, RecordExt};
 
-use super::not_blank;
-use crate::{calendar::Date, fields};
-
-pub fn validate(ctx: &Context, record: &Record, errors: &mut Vec<FieldError>) {
-    not_blank(ctx, record, &["content"], errors);
-    let date = |name| fields::text(record, name).and_then(Date::parse);
-    if let (Some(visit_date), Some(next_date)) = (date("visit_date"), date("next_date"))
+pub fn validate(record: &Record, errors: &mut FieldErrors) {
+    errors.not_blank(record, &["content"]);
+    if let (Some(visit_date), Some(next_date)) =
+        (record.date("visit_date"), record.date("next_date"))
         && next_date < visit_date
     {
-        errors.push(FieldError::new(
+        errors.add(
             "/next_date",
             "before_visit_date",
-            ctx.text(
-                "下次拜访日期不能早于本次拜访日期。",
-                "The next visit must not be before this visit.",
-            ),
-        ));
+            "下次拜访日期不能早于本次拜访日期。",
+            "The next visit must not be before this visit.",
+        );
     }
-    if fields::text(record, "visit_type") == Some("投诉回访")
-        && fields::text(record, "complaint").is_none()
-    {
-        errors.push(FieldError::new(
+    if record.text("visit_type") == Some("投诉回访") && record.text("complaint").is_none() {
+        errors.add(
             "/complaint",
             "complaint_required",
-            ctx.text(
-                "投诉回访必须关联所回访的投诉。",
-                "A complaint follow-up must name the complaint it follows up.",
-            ),
-        ));
+            "投诉回访必须关联所回访的投诉。",
+            "A complaint follow-up must name the complaint it follows up.",
+        );
     }
 }
 
@@ -39,7 +30,7 @@ pub fn validate(ctx: &Context, record: &Record, errors: &mut Vec<FieldError>) {
 mod tests {
     use jingxi_sdk::{Value, json};
 
-    use crate::rules::test_support;
+    use crate::Crm;
 
     fn visit() -> Value {
         json!({
@@ -51,7 +42,7 @@ mod tests {
 
     #[track_caller]
     fn check(patch: Value, expect: &[(&str, &str)]) {
-        test_support::check("visit_record", visit(), patch, expect);
+        jingxi_sdk::testing::check_validate::<Crm>("visit_record", visit(), patch, expect);
     }
 
     #[test]

@@ -3,100 +3,85 @@
 
 use std::collections::HashSet;
 
-use jingxi_sdk::{Context, FieldError, Record};
+use jingxi_sdk::{FieldErrors, Record, RecordExt};
 
-use super::not_blank;
-use crate::{calendar::Date, fields};
-
-pub fn validate(ctx: &Context, record: &Record, errors: &mut Vec<FieldError>) {
-    not_blank(ctx, record, &["name", "code"], errors);
+pub fn validate(record: &Record, errors: &mut FieldErrors) {
+    errors.not_blank(record, &["name", "code"]);
     for table in ["duties", "powers"] {
-        if fields::is_empty_table(record, table) {
-            errors.push(FieldError::new(
+        if record.is_empty_table(table) {
+            errors.add(
                 format!("/{table}"),
                 "empty",
-                ctx.text("至少需要填写一行。", "At least one row is required."),
-            ));
+                "至少需要填写一行。",
+                "At least one row is required.",
+            );
         }
-        unique_seq(ctx, record, table, errors);
+        unique_seq(record, table, errors);
     }
-    if let (Some(head), Some(leader)) = (
-        fields::text(record, "head_position"),
-        fields::text(record, "direct_leader"),
-    ) && head.eq_ignore_ascii_case(leader)
+    if let (Some(head), Some(leader)) = (record.text("head_position"), record.text("direct_leader"))
+        && head.eq_ignore_ascii_case(leader)
     {
-        errors.push(FieldError::new(
+        errors.add(
             "/direct_leader",
             "same_as_head",
-            ctx.text(
-                "直属领导不能是部门负责人岗位本身。",
-                "The direct leader must not be the head position itself.",
-            ),
-        ));
+            "直属领导不能是部门负责人岗位本身。",
+            "The direct leader must not be the head position itself.",
+        );
     }
-    sign_off_order(ctx, record, errors);
+    sign_off_order(record, errors);
 }
 
-fn unique_seq(ctx: &Context, record: &Record, table: &str, errors: &mut Vec<FieldError>) {
+fn unique_seq(record: &Record, table: &str, errors: &mut FieldErrors) {
     let mut seen = HashSet::new();
-    for (row_idx, row) in fields::rows(record, table) {
+    for (row_idx, row) in record.rows(table) {
         if let Some(seq) = row.get("seq").and_then(|seq| seq.as_i64())
             && !seen.insert(seq)
         {
-            errors.push(FieldError::new(
+            errors.add(
                 format!("/{table}/{row_idx}/seq"),
                 "duplicate_seq",
-                ctx.text(
-                    &format!("序号 {seq} 重复。"),
-                    &format!("Number {seq} is used twice."),
-                ),
-            ));
+                &format!("序号 {seq} 重复。"),
+                &format!("Number {seq} is used twice."),
+            );
         }
     }
 }
 
 /// 审核日期 is not before 编制日期, and 批准日期 is not before the latest earlier sign-off.
-fn sign_off_order(ctx: &Context, record: &Record, errors: &mut Vec<FieldError>) {
-    let date = |name| fields::text(record, name).and_then(Date::parse);
-    let prepared_on = date("prepared_on");
-    let reviewed_on = date("reviewed_on");
+fn sign_off_order(record: &Record, errors: &mut FieldErrors) {
+    let prepared_on = record.date("prepared_on");
+    let reviewed_on = record.date("reviewed_on");
     if let (Some(prepared_on), Some(reviewed_on)) = (prepared_on, reviewed_on)
         && reviewed_on < prepared_on
     {
-        errors.push(FieldError::new(
+        errors.add(
             "/reviewed_on",
             "before_prepared",
-            ctx.text(
-                "审核日期不能早于编制日期。",
-                "The review date must not be before the preparation date.",
-            ),
-        ));
+            "审核日期不能早于编制日期。",
+            "The review date must not be before the preparation date.",
+        );
     }
-    let Some(approved_on) = date("approved_on") else {
+    let Some(approved_on) = record.date("approved_on") else {
         return;
     };
     if let Some(reviewed_on) = reviewed_on {
         if approved_on < reviewed_on {
-            errors.push(FieldError::new(
+            errors.add(
                 "/approved_on",
                 "before_reviewed",
-                ctx.text(
-                    "批准日期不能早于审核日期。",
-                    "The approval date must not be before the review date.",
-                ),
-            ));
+                "批准日期不能早于审核日期。",
+                "The approval date must not be before the review date.",
+            );
         }
     } else if let Some(prepared_on) = prepared_on
         && approved_on < prepared_on
     {
-        errors.push(FieldError::new(
+        errors.add(
             "/approved_on",
             "before_prepared",
-            ctx.text(
-                "批准日期不能早于编制日期。",
-                "The approval date must not be before the preparation date.",
-            ),
-        ));
+            "批准日期不能早于编制日期。",
+            "The approval date must not be before the preparation date.",
+        );
     }
 }
 
@@ -104,7 +89,7 @@ fn sign_off_order(ctx: &Context, record: &Record, errors: &mut Vec<FieldError>) 
 mod tests {
     use jingxi_sdk::{Value, json};
 
-    use crate::rules::test_support;
+    use crate::Org;
 
     fn department() -> Value {
         json!({
@@ -122,7 +107,7 @@ mod tests {
 
     #[track_caller]
     fn check(patch: Value, expect: &[(&str, &str)]) {
-        test_support::check("department", department(), patch, expect);
+        jingxi_sdk::testing::check_validate::<Org>("department", department(), patch, expect);
     }
 
     #[test]

@@ -1,19 +1,19 @@
 //! Position rules: a position does not report to itself.
 
-use jingxi_sdk::{Context, FieldError, Record};
+use jingxi_sdk::{FieldErrors, Record};
 
-use super::{not_blank, not_self};
+use super::not_self;
 
-pub fn validate(ctx: &Context, record: &Record, errors: &mut Vec<FieldError>) {
-    not_blank(ctx, record, &["title"], errors);
-    not_self(ctx, record, "reports_to", "reports_to_self", errors);
+pub fn validate(record: &Record, errors: &mut FieldErrors) {
+    errors.not_blank(record, &["title"]);
+    not_self(record, "reports_to", "reports_to_self", errors);
 }
 
 #[cfg(test)]
 mod tests {
     use jingxi_sdk::{Value, json};
 
-    use crate::rules::test_support;
+    use crate::Org;
 
     const ID: &str = "0190a4c2-1d7e-7b3a-9c41-5f2e8d6a0b17";
 
@@ -24,7 +24,7 @@ mod tests {
 
     #[track_caller]
     fn check(patch: Value, expect: &[(&str, &str)]) {
-        test_support::check("position", position(), patch, expect);
+        jingxi_sdk::testing::check_validate::<Org>("position", position(), patch, expect);
     }
 
     #[test]

@@ -1,29 +1,20 @@
 //! Product rules: prices are not negative and the dealer price does not exceed the list price.
 
-use jingxi_sdk::{Context, FieldError, Record};
+use jingxi_sdk::{FieldErrors, Record, RecordExt};
 
-use super::{amount, not_blank, not_negative};
-
-pub fn validate(ctx: &Context, record: &Record, errors: &mut Vec<FieldError>) {
-    not_blank(ctx, record, &["code", "name", "product_line"], errors);
-    not_negative(
-        ctx,
-        record,
-        &["list_price", "dealer_price", "cost_price"],
-        errors,
-    );
+pub fn validate(record: &Record, errors: &mut FieldErrors) {
+    errors.not_blank(record, &["code", "name", "product_line"]);
+    errors.not_negative(record, &["list_price", "dealer_price", "cost_price"]);
     if let (Some(list_price), Some(dealer_price)) =
-        (amount(record, "list_price"), amount(record, "dealer_price"))
+        (record.amount("list_price"), record.amount("dealer_price"))
         && dealer_price > list_price
     {
-        errors.push(FieldError::new(
+        errors.add(
             "/dealer_price",
             "above_list_price",
-            ctx.text(
-                "经销价不得高于零售指导价。",
-                "The dealer price must not exceed the list price.",
-            ),
-        ));
+            "经销价不得高于零售指导价。",
+            "The dealer price must not exceed the list price.",
+        );
     }
 }
 
@@ -31,7 +22,7 @@ pub fn validate(ctx: &Context, record: &Record, errors: &mut Vec<FieldError>) {
 mod tests {
     use jingxi_sdk::{Value, json};
 
-    use crate::rules::test_support;
+    use crate::Org;
 
     fn product() -> Value {
         json!({"code": "KT-35GW", "name": "精细 1.5匹变频挂壁式空调", "product_line": "家用空调", "unit": "台",
@@ -40,7 +31,7 @@ mod tests {
 
     #[track_caller]
     fn check(patch: Value, expect: &[(&str, &str)]) {
-        test_support::check("product", product(), patch, expect);
+        jingxi_sdk::testing::check_validate::<Org>("product", product(), patch, expect);
     }
 
     #[test]

@@ -1,19 +1,19 @@
 //! Region rules: a region is not its own parent.
 
-use jingxi_sdk::{Context, FieldError, Record};
+use jingxi_sdk::{FieldErrors, Record};
 
-use super::{not_blank, not_self};
+use super::not_self;
 
-pub fn validate(ctx: &Context, record: &Record, errors: &mut Vec<FieldError>) {
-    not_blank(ctx, record, &["code", "name"], errors);
-    not_self(ctx, record, "parent", "parent_is_self", errors);
+pub fn validate(record: &Record, errors: &mut FieldErrors) {
+    errors.not_blank(record, &["code", "name"]);
+    not_self(record, "parent", "parent_is_self", errors);
 }
 
 #[cfg(test)]
 mod tests {
     use jingxi_sdk::{Value, json};
 
-    use crate::rules::test_support;
+    use crate::Org;
 
     const ID: &str = "0190a4c2-1d7e-7b3a-9c41-5f2e8d6a0b17";
 
@@ -23,7 +23,7 @@ mod tests {
 
     #[track_caller]
     fn check(patch: Value, expect: &[(&str, &str)]) {
-        test_support::check("region", region(), patch, expect);
+        jingxi_sdk::testing::check_validate::<Org>("region", region(), patch, expect);
     }
 
     #[test]

@@ -1,17 +1,15 @@
-//! Native checks of a plugin's manifest, of its entity schemas against the Jingxi schema dialect,
-//! and of its example documents; included by the `schemas` tests of each plugin.
+//! The Jingxi schema dialect: which shapes an entity property may take, and how the kernel
+//! checks a document against them.
 
-#![allow(dead_code)]
-
-use std::{
-    collections::BTreeSet,
-    fs,
-    path::{Path, PathBuf},
-};
+use std::collections::BTreeSet;
 
 use serde_json::{Map, Value};
 
+use crate::values::{Date, Instant};
+
+/// The `pattern` of a money property: up to 16 integer digits and 2 decimals.
 pub const MONEY_PATTERN: &str = "^-?[0-9]{1,16}(\\.[0-9]{1,2})?$";
+/// The `pattern` of a decimal property: up to 14 integer digits and 4 decimals.
 pub const DECIMAL_PATTERN: &str = "^-?[0-9]{1,14}(\\.[0-9]{1,4})?$";
 const SHORT_TEXT_MAX: u64 = 200;
 const LONG_TEXT_MAX: u64 = 5000;
@@ -33,91 +31,15 @@ const RESERVED: &[&str] = &[
     "doc_no",
 ];
 
-/// The workspace root.
-pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// The manifest's own schema, `schemas/manifest.schema.json`.
-pub fn manifest_schema() -> Value {
-    read_json(&workspace_root().join("schemas/manifest.schema.json"))
-}
-
-pub fn read_json(path: &Path) -> Value {
-    let text = fs::read_to_string(path)
-        .unwrap_or_else(|error| panic!("cannot read {}: {error}", path.display()));
-    serde_json::from_str(&text)
-        .unwrap_or_else(|error| panic!("{} is not JSON: {error}", path.display()))
-}
-
-/// The entity names of `plugin` as its schema files name them (`schemas/<plugin>/<entity>.schema.json`).
-pub fn schema_files(plugin: &str) -> BTreeSet<String> {
-    let dir = workspace_root().join("schemas").join(plugin);
-    fs::read_dir(&dir)
-        .unwrap_or_else(|error| panic!("cannot list {}: {error}", dir.display()))
-        .filter_map(|entry| {
-            entry
-                .ok()?
-                .file_name()
-                .to_str()?
-                .strip_suffix(".schema.json")
-                .map(String::from)
-        })
-        .collect()
-}
-
-/// One example document: `schemas/<plugin>/examples/<kind>/<entity>-<name>.json`.
-#[derive(Debug)]
-pub struct Example {
-    pub path: PathBuf,
-    pub entity: String,
-    pub document: Value,
-    /// The first line of the sibling `.err` file, if there is one.
-    pub expected_error: Option<String>,
-}
-
-pub fn examples(plugin: &str, kind: &str) -> Vec<Example> {
-    let dir = workspace_root()
-        .join("schemas")
-        .join(plugin)
-        .join("examples")
-        .join(kind);
-    let mut paths: Vec<PathBuf> = fs::read_dir(&dir)
-        .unwrap_or_else(|error| panic!("cannot list {}: {error}", dir.display()))
-        .map(|entry| entry.map(|entry| entry.path()).expect("directory entry"))
-        .filter(|path| {
-            path.extension()
-                .is_some_and(|extension| extension == "json")
-        })
-        .collect();
-    paths.sort();
-    paths
-        .into_iter()
-        .map(|path| {
-            let stem = path
-                .file_stem()
-                .and_then(|stem| stem.to_str())
-                .expect("utf-8 file name");
-            let entity = stem
-                .split('-')
-                .next()
-                .expect("split yields one part")
-                .to_string();
-            let err_path = path.with_extension("err");
-            let expected_error = fs::read_to_string(&err_path)
-                .ok()
-                .map(|text| text.lines().next().unwrap_or_default().trim().to_string());
-            Example {
-                document: read_json(&path),
-                path,
-                entity,
-                expected_error,
-            }
-        })
-        .collect()
-}
-
-/// Whether `text` matches `^[a-z][a-z0-9]*(_[a-z0-9]+)*$` and is at most 40 long.
+/// Whether `text` is an identifier of the dialect: it matches `^[a-z][a-z0-9]*(_[a-z0-9]+)*$`
+/// and is at most 40 long. Plugin ids, entity, property and role names are identifiers.
+///
+/// ```
+/// use jingxi_sdk::testing::is_identifier;
+///
+/// assert!(is_identifier("visit_record"));
+/// assert!(!is_identifier("Visit") && !is_identifier("a__b") && !is_identifier("b_"));
+/// ```
 pub fn is_identifier(text: &str) -> bool {
     let starts_with_letter = text
         .bytes()
@@ -136,143 +58,21 @@ fn is_qualified(text: &str) -> bool {
     matches!(text.split_once('.'), Some((plugin, entity)) if is_identifier(plugin) && is_identifier(entity))
 }
 
-fn keys(value: &Value) -> BTreeSet<String> {
+pub(crate) fn keys(value: &Value) -> BTreeSet<String> {
     value
         .as_object()
         .map(|map| map.keys().cloned().collect())
         .unwrap_or_default()
 }
 
-fn en_title(value: &Value) -> Option<&str> {
+pub(crate) fn en_title(value: &Value) -> Option<&str> {
     value
         .pointer("/i18n/en/title")
         .and_then(Value::as_str)
         .filter(|title| !title.trim().is_empty())
 }
 
-/// Problems of an assembled manifest: what `schemas/manifest.schema.json` requires, plus the
-/// cross-references it cannot state (grants name declared roles and entities, ids are unique).
-pub fn manifest_problems(manifest: &Value, schema: &Value) -> Vec<String> {
-    let mut problems = Vec::new();
-    let Some(map) = manifest.as_object() else {
-        return vec!["manifest is not an object".into()];
-    };
-    let allowed = keys(&schema["properties"]);
-    for key in map.keys().filter(|key| !allowed.contains(*key)) {
-        problems.push(format!("unknown manifest key {key}"));
-    }
-    for key in schema["required"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-    {
-        if !map.contains_key(key) {
-            problems.push(format!("missing manifest key {key}"));
-        }
-    }
-    let id = manifest["id"].as_str().unwrap_or_default();
-    if !is_identifier(id) {
-        problems.push(format!("bad plugin id {id:?}"));
-    }
-    let version = manifest["version"].as_str().unwrap_or_default();
-    if version.split('.').count() != 3 || !version.split('.').all(|part| !part.is_empty()) {
-        problems.push(format!("bad version {version:?}"));
-    }
-    if manifest["title"]
-        .as_str()
-        .is_none_or(|title| title.trim().is_empty())
-    {
-        problems.push("missing title".into());
-    }
-    let hook_names = keys_of_enum(&schema["properties"]["hooks"]["items"]["enum"]);
-    for hook in manifest["hooks"].as_array().into_iter().flatten() {
-        if !hook.as_str().is_some_and(|hook| hook_names.contains(hook)) {
-            problems.push(format!("unknown hook {hook}"));
-        }
-    }
-    for required in manifest["requires"].as_array().into_iter().flatten() {
-        if !required.as_str().is_some_and(is_identifier) {
-            problems.push(format!("bad required plugin {required}"));
-        }
-    }
-
-    let mut role_ids = BTreeSet::new();
-    for role in manifest["roles"].as_array().into_iter().flatten() {
-        let role_id = role["id"].as_str().unwrap_or_default();
-        if !is_identifier(role_id) || !role_ids.insert(role_id.to_string()) {
-            problems.push(format!("bad or repeated role id {role_id:?}"));
-        }
-        if role["title"]
-            .as_str()
-            .is_none_or(|title| title.trim().is_empty())
-            || en_title(role).is_none()
-        {
-            problems.push(format!(
-                "role {role_id} lacks a Chinese or an English title"
-            ));
-        }
-        if !keys(role).is_subset(&["id", "title", "i18n"].map(String::from).into()) {
-            problems.push(format!("role {role_id} has unknown keys"));
-        }
-    }
-
-    let mut entity_names = BTreeSet::new();
-    for entity in manifest["entities"].as_array().into_iter().flatten() {
-        let name = entity["name"].as_str().unwrap_or_default();
-        if !is_identifier(name) || !entity_names.insert(name.to_string()) {
-            problems.push(format!("bad or repeated entity name {name:?}"));
-        }
-        if keys(entity) != ["name", "schema"].map(String::from).into() {
-            problems.push(format!("entity {name} must hold exactly name and schema"));
-        }
-    }
-
-    let actions = ["read", "create", "update", "delete"];
-    let scopes = ["own", "org_unit", "all"];
-    for grant in manifest["grants"].as_array().into_iter().flatten() {
-        let role = grant["role"].as_str().unwrap_or_default();
-        let entity = grant["entity"].as_str().unwrap_or_default();
-        let local = entity.strip_prefix(&format!("{id}.")).unwrap_or(entity);
-        if keys(grant)
-            != ["role", "entity", "actions", "scope"]
-                .map(String::from)
-                .into()
-        {
-            problems.push(format!(
-                "grant {grant} must hold exactly role, entity, actions and scope"
-            ));
-        }
-        if !role_ids.contains(role) {
-            problems.push(format!("grant names undeclared role {role}"));
-        }
-        if !entity_names.contains(local) {
-            problems.push(format!("grant names unknown entity {entity}"));
-        }
-        let granted: Vec<&str> = grant["actions"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-            .collect();
-        let unique: BTreeSet<&str> = granted.iter().copied().collect();
-        if granted.is_empty()
-            || unique.len() != granted.len()
-            || !granted.iter().all(|action| actions.contains(action))
-        {
-            problems.push(format!("grant {grant} has bad actions"));
-        }
-        if !grant["scope"]
-            .as_str()
-            .is_some_and(|scope| scopes.contains(&scope))
-        {
-            problems.push(format!("grant {grant} has a bad scope"));
-        }
-    }
-    problems
-}
-
-fn keys_of_enum(value: &Value) -> BTreeSet<String> {
+pub(crate) fn keys_of_enum(value: &Value) -> BTreeSet<String> {
     value
         .as_array()
         .into_iter()
@@ -283,45 +83,106 @@ fn keys_of_enum(value: &Value) -> BTreeSet<String> {
 }
 
 /// The shape of one property, as the kernel maps it to a column.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Shape {
+    /// A string with `maxLength`: up to 200 on one line, or 5000 in a `textarea`.
     Text {
+        /// The `maxLength`, in characters.
         max_length: u64,
     },
+    /// A single select: a string `enum`, with its values.
     Enum(Vec<String>),
+    /// A string of `format: date`.
     Date,
+    /// A string of `format: date-time`, with an offset.
     DateTime,
+    /// A string of `format: uuid` that refers to the qualified entity in `x-jingxi.ref`.
     Ref(String),
+    /// A money (`x-jingxi.money`) or decimal (`x-jingxi.decimal`) string with its `pattern`.
     Decimal {
+        /// The most digits before the point.
         integer_digits: usize,
+        /// The most digits after the point.
         fraction_digits: usize,
     },
+    /// An integer with optional bounds.
     Integer {
+        /// The `minimum`, if any.
         minimum: Option<i64>,
+        /// The `maximum`, if any.
         maximum: Option<i64>,
     },
+    /// A boolean.
     Boolean,
+    /// A multi-select: an array of unique strings from an `enum`, with its values.
     MultiSelect(Vec<String>),
+    /// A child table: an array of objects with their own properties.
     Child(Table),
 }
 
 /// Properties and required names of an entity or of a child table.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Table {
+    /// The names in `required`.
     pub required: Vec<String>,
+    /// Each property that has a shape of the dialect, in schema order, with that shape.
     pub properties: Vec<(String, Shape)>,
 }
 
+impl Table {
+    /// The shape of the property `name`, if it has one.
+    ///
+    /// ```
+    /// use std::collections::BTreeSet;
+    ///
+    /// use jingxi_sdk::{json, testing::{Entity, Shape}};
+    ///
+    /// let schema = json!({"type": "object", "properties": {
+    ///     "done": {"type": "boolean", "title": "完成"},
+    /// }});
+    /// let entity = Entity::read("task", &schema, &json!({}), &BTreeSet::new());
+    /// assert_eq!(entity.table.property("done"), Some(&Shape::Boolean));
+    /// assert_eq!(entity.table.property("missing"), None);
+    /// ```
+    pub fn property(&self, name: &str) -> Option<&Shape> {
+        self.properties
+            .iter()
+            .find(|(property, _)| property == name)
+            .map(|(_, shape)| shape)
+    }
+}
+
 /// An entity schema read against the dialect; `problems` lists everything outside it.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Entity {
+    /// The entity's name in its plugin, e.g. `customer`.
     pub name: String,
+    /// Its properties, as the kernel would store them.
     pub table: Table,
+    /// Everything the schema states outside the dialect, one sentence each, prefixed by
+    /// the entity name and the property's pointer: `customer/score: not one of the dialect's shapes`.
     pub problems: Vec<String>,
 }
 
 impl Entity {
-    /// Reads `schema`; `known_refs` are the qualified targets a reference may name.
+    /// Reads `schema` of the entity `name`. `manifest_schema` is `schemas/manifest.schema.json`,
+    /// which lists the allowed `x-jingxi` keywords; `known_refs` are the qualified entities
+    /// (`org.region`) a reference may name.
+    ///
+    /// ```
+    /// use std::collections::BTreeSet;
+    ///
+    /// use jingxi_sdk::{json, testing::Entity};
+    ///
+    /// let schema = json!({
+    ///     "$schema": "https://json-schema.org/draft/2020-12/schema", "type": "object",
+    ///     "title": "任务", "additionalProperties": false,
+    ///     "properties": {"score": {"type": "number", "title": "分数"}},
+    /// });
+    /// let entity = Entity::read("task", &schema, &json!({}), &BTreeSet::new());
+    /// assert!(entity.problems.contains(&"task/score: not one of the dialect's shapes".to_string()));
+    /// assert!(entity.problems.contains(&"task: no English title".to_string()));
+    /// ```
     pub fn read(
         name: &str,
         schema: &Value,
@@ -436,7 +297,25 @@ impl Entity {
         }
     }
 
-    /// Validates `document` like the kernel would, as `<pointer>: <reason>` lines.
+    /// Validates `document` like the kernel would, as `<pointer>: <reason>` lines; an `.err` file
+    /// of an invalid example holds one of these lines.
+    ///
+    /// ```
+    /// use std::collections::BTreeSet;
+    ///
+    /// use jingxi_sdk::{json, testing::Entity};
+    ///
+    /// let schema = json!({"type": "object", "required": ["done"], "properties": {
+    ///     "done": {"type": "boolean", "title": "完成"},
+    ///     "due": {"type": "string", "format": "date", "title": "截止日期"},
+    /// }});
+    /// let entity = Entity::read("task", &schema, &json!({}), &BTreeSet::new());
+    /// assert!(entity.validate(&json!({"done": true, "due": "2025-07-09"})).is_empty());
+    /// assert_eq!(
+    ///     entity.validate(&json!({"due": "2025-02-29"})),
+    ///     ["/done: required property missing", "/due: not a valid date"]
+    /// );
+    /// ```
     pub fn validate(&self, document: &Value) -> Vec<String> {
         let mut errors = Vec::new();
         validate_table(&self.table, "", document, &mut errors);
@@ -769,8 +648,8 @@ fn validate_value(shape: &Shape, pointer: &str, value: &Value, errors: &mut Vec<
                 Shape::Text { max_length } if text.chars().count() as u64 > *max_length => {
                     error("longer than maxLength")
                 }
-                Shape::Date if !is_date(text) => error("not a valid date"),
-                Shape::DateTime if !is_date_time(text) => error("not a valid date-time"),
+                Shape::Date if Date::parse(text).is_none() => error("not a valid date"),
+                Shape::DateTime if Instant::parse(text).is_none() => error("not a valid date-time"),
                 Shape::Ref(_) if !is_uuid(text) => error("not a valid uuid"),
                 Shape::Decimal {
                     integer_digits,
@@ -800,65 +679,6 @@ fn is_decimal(text: &str, integer_digits: usize, fraction_digits: usize) -> bool
         && fraction.is_none_or(|fraction| all_digits(fraction) && fraction.len() <= fraction_digits)
 }
 
-fn is_date(text: &str) -> bool {
-    let parts: Vec<&str> = text.split('-').collect();
-    let [year, month, day] = parts.as_slice() else {
-        return false;
-    };
-    if year.len() != 4
-        || month.len() != 2
-        || day.len() != 2
-        || ![year, month, day].iter().all(|part| all_digits(part))
-    {
-        return false;
-    }
-    let (year, month, day): (u32, u32, u32) = (
-        year.parse().unwrap_or(0),
-        month.parse().unwrap_or(0),
-        day.parse().unwrap_or(0),
-    );
-    let leap = year.is_multiple_of(4) && (!year.is_multiple_of(100) || year.is_multiple_of(400));
-    let days = match month {
-        2 if leap => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        1..=12 => 31,
-        _ => return false,
-    };
-    (1..=days).contains(&day)
-}
-
-fn is_date_time(text: &str) -> bool {
-    let Some((date, time)) = text.split_once(['T', 't']) else {
-        return false;
-    };
-    let (clock, offset) = if let Some(clock) = time.strip_suffix(['Z', 'z']) {
-        (clock, "+00:00")
-    } else if time.len() > 6 {
-        time.split_at(time.len() - 6)
-    } else {
-        return false;
-    };
-    let clock = clock.split_once('.').map_or(
-        clock,
-        |(clock, fraction)| if all_digits(fraction) { clock } else { "" },
-    );
-    let hms: Vec<&str> = clock.split(':').collect();
-    let offset_ok = offset.len() == 6
-        && (offset.starts_with('+') || offset.starts_with('-'))
-        && offset[1..]
-            .split(':')
-            .map(|part| part.len() == 2 && all_digits(part))
-            .eq([true, true]);
-    is_date(date)
-        && offset_ok
-        && hms.len() == 3
-        && hms.iter().all(|part| part.len() == 2 && all_digits(part))
-        && hms[0] < "24"
-        && hms[1] < "60"
-        && hms[2] <= "60"
-}
-
 fn is_uuid(text: &str) -> bool {
     let groups: Vec<&str> = text.split('-').collect();
     groups.iter().map(|group| group.len()).eq([8, 4, 4, 4, 12])
@@ -873,9 +693,8 @@ mod tests {
 
     use serde_json::json;
 
-    use super::{
-        Entity, is_date, is_date_time, is_decimal, is_identifier, is_uuid, manifest_schema,
-    };
+    use super::{Entity, Shape, is_decimal, is_identifier, is_uuid, validate_value};
+    use crate::testing::workspace_manifest_schema;
 
     #[test]
     fn flags_what_is_outside_the_dialect() {
@@ -897,7 +716,8 @@ mod tests {
             "x-jingxi": {"i18n": {"en": {"title": "Test"}}, "prefix": "TST", "titleField": "title"}
         });
         let known_refs: BTreeSet<String> = ["kernel.user".to_string()].into();
-        let problems = Entity::read("test", &schema, &manifest_schema(), &known_refs).problems;
+        let problems =
+            Entity::read("test", &schema, &workspace_manifest_schema(), &known_refs).problems;
         for expected in [
             "test: required missing is not a property",
             "test/score: not one of the dialect's shapes",
@@ -924,6 +744,13 @@ mod tests {
                 && !is_decimal("1.005", 16, 2)
                 && !is_decimal("1.", 16, 2)
         );
+        let is = |shape: Shape, text: &str| {
+            let mut errors = Vec::new();
+            validate_value(&shape, "", &json!(text), &mut errors);
+            errors.is_empty()
+        };
+        let is_date = |text| is(Shape::Date, text);
+        let is_date_time = |text| is(Shape::DateTime, text);
         assert!(is_date("2024-02-29") && !is_date("2025-02-29") && !is_date("2025-2-01"));
         assert!(
             is_date_time("2025-07-14T09:20:00+08:00") && is_date_time("2025-08-02T01:30:00.5Z")

@@ -1,7 +1,7 @@
-//! Dates (`YYYY-MM-DD`) and RFC 3339 date-times, parsed so that they compare by the moment they
-//! denote: `2025-07-14T09:20:00+08:00` equals `2025-07-14T01:20:00Z`.
+//! Dates (`YYYY-MM-DD`) and RFC 3339 date-times, parsed so that they compare by the day or the
+//! moment they denote: `2025-07-14T09:20:00+08:00` equals `2025-07-14T01:20:00Z`.
 
-/// A valid calendar date.
+/// A valid calendar date, the JSON Schema `date` format; dates compare by day.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Date {
     year: u16,
@@ -11,6 +11,14 @@ pub struct Date {
 
 impl Date {
     /// Parses a full date as RFC 3339 writes it; anything else, or an impossible day, is `None`.
+    ///
+    /// ```
+    /// use jingxi_sdk::values::Date;
+    ///
+    /// assert!(Date::parse("2025-01-10") < Date::parse("2025-02-01"));
+    /// assert!(Date::parse("2024-02-29").is_some());
+    /// assert_eq!(Date::parse("2025-02-29"), None);
+    /// ```
     pub fn parse(text: &str) -> Option<Date> {
         let bytes = text.as_bytes();
         if bytes.len() != 10 || bytes[4] != b'-' || bytes[7] != b'-' {
@@ -41,7 +49,8 @@ impl Date {
     }
 }
 
-/// A moment in time, from an RFC 3339 date-time with its offset applied.
+/// A moment in time, from an RFC 3339 date-time (the JSON Schema `date-time` format) with its
+/// offset applied; instants compare by the moment, whatever the offset they were written in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Instant {
     seconds: i64,
@@ -50,6 +59,18 @@ pub struct Instant {
 
 impl Instant {
     /// Parses `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)`; a time without an offset is `None`.
+    /// Digits of the fraction beyond nanoseconds are ignored.
+    ///
+    /// ```
+    /// use jingxi_sdk::values::Instant;
+    ///
+    /// assert_eq!(
+    ///     Instant::parse("2025-07-14T09:20:00+08:00"),
+    ///     Instant::parse("2025-07-14T01:20:00Z")
+    /// );
+    /// assert!(Instant::parse("2025-07-14T00:30:00-05:00") > Instant::parse("2025-07-14T05:00:00Z"));
+    /// assert_eq!(Instant::parse("2025-07-14T09:20:00"), None);
+    /// ```
     pub fn parse(text: &str) -> Option<Instant> {
         let date = Date::parse(text.get(0..10)?)?;
         let rest = text.get(10..)?;
@@ -58,13 +79,13 @@ impl Instant {
         if bytes.len() < 9 || bytes[2] != b':' || bytes[5] != b':' {
             return None;
         }
-        let hour = digits(&rest[0..2])?;
-        let minute = digits(&rest[3..5])?;
-        let second = digits(&rest[6..8])?;
+        let hour = digits(rest.get(0..2)?)?;
+        let minute = digits(rest.get(3..5)?)?;
+        let second = digits(rest.get(6..8)?)?;
         if hour > 23 || minute > 59 || second > 60 {
             return None;
         }
-        let mut rest = &rest[8..];
+        let mut rest = rest.get(8..)?;
         let mut nanos = 0;
         if let Some(fraction) = rest.strip_prefix('.') {
             let n_digits = fraction.bytes().take_while(u8::is_ascii_digit).count();
@@ -147,6 +168,12 @@ mod tests {
     }
 
     #[test]
+    fn orders_by_day() {
+        assert!(Date::parse("2025-01-10").unwrap() < Date::parse("2025-02-01").unwrap());
+        assert!(Date::parse("2024-12-31").unwrap() < Date::parse("2025-01-01").unwrap());
+    }
+
+    #[test]
     fn counts_days_from_the_unix_epoch() {
         let days = |text| Date::parse(text).map(Date::days_since_epoch);
         assert_eq!(days("1970-01-01"), Some(0));
@@ -179,6 +206,8 @@ mod tests {
             "2025-07-14T09:20:00.Z",
             "2025-07-14T09:20:00+0800",
             "2025-07-14",
+            "2025-07-14T０9:20:00Z",
+            "2025-07-14T09:20:0０Z",
         ] {
             assert_eq!(Instant::parse(text), None, "{text}");
         }

@@ -1,6 +1,8 @@
-//! Exact reading of the decimal strings that carry money and decimal fields, without floats.
+//! Exact decimal amounts, read from money and decimal fields without floats.
 
 /// A decimal amount scaled by 10^4, which holds every money (2 places) and decimal (4 places) value.
+///
+/// Amounts compare by value, whatever their text: `41` equals `41.0000`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Amount(i128);
 
@@ -8,7 +10,15 @@ const SCALE_DIGITS: usize = 4;
 const MAX_INTEGER_DIGITS: usize = 30;
 
 impl Amount {
-    /// Parses `-?digits(.digits)?` with at most four decimal places.
+    /// Parses `-?digits(.digits)?` with at most four decimal places; anything else is `None`.
+    ///
+    /// ```
+    /// use jingxi_sdk::values::Amount;
+    ///
+    /// assert_eq!(Amount::parse("41"), Amount::parse("41.0000"));
+    /// assert!(Amount::parse("3999.01") > Amount::parse("3999"));
+    /// assert_eq!(Amount::parse("1e3"), None);
+    /// ```
     pub fn parse(text: &str) -> Option<Amount> {
         let (negative, unsigned) = match text.strip_prefix('-') {
             Some(rest) => (true, rest),
@@ -39,8 +49,27 @@ impl Amount {
     }
 
     /// Whether the amount is below zero.
+    ///
+    /// ```
+    /// use jingxi_sdk::values::Amount;
+    ///
+    /// assert!(Amount::parse("-0.01").is_some_and(Amount::is_negative));
+    /// assert!(!Amount::parse("-0").is_some_and(Amount::is_negative));
+    /// ```
     pub fn is_negative(self) -> bool {
         self.0 < 0
+    }
+
+    /// Whether the amount is above zero.
+    ///
+    /// ```
+    /// use jingxi_sdk::values::Amount;
+    ///
+    /// assert!(Amount::parse("6800.00").is_some_and(Amount::is_positive));
+    /// assert!(!Amount::parse("0.00").is_some_and(Amount::is_positive));
+    /// ```
+    pub fn is_positive(self) -> bool {
+        self.0 > 0
     }
 }
 
@@ -79,5 +108,14 @@ mod tests {
             Amount::parse("41").unwrap(),
             Amount::parse("41.0000").unwrap()
         );
+    }
+
+    #[test]
+    fn tells_the_sign() {
+        let sign =
+            |text| Amount::parse(text).map(|amount| (amount.is_negative(), amount.is_positive()));
+        assert_eq!(sign("-0.0001"), Some((true, false)));
+        assert_eq!(sign("-0"), Some((false, false)));
+        assert_eq!(sign("0.0001"), Some((false, true)));
     }
 }
