@@ -72,6 +72,9 @@ pub struct ApiConfig {
     pub max_batch: usize,
     /// How often (ms) a node looks for module changes made by other processes.
     pub refresh_interval_ms: u64,
+    /// The tenant whose admins may install plugins through the API (plugins are shared by all
+    /// tenants). Unset: installing is only possible with the CLI.
+    pub operator_tenant: Option<String>,
 }
 
 impl Default for ApiConfig {
@@ -83,6 +86,7 @@ impl Default for ApiConfig {
             default_page_size: 50,
             max_batch: 1000,
             refresh_interval_ms: 500,
+            operator_tenant: None,
         }
     }
 }

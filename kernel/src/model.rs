@@ -290,6 +290,48 @@ impl PluginDef {
         })
     }
 
+    /// What an upgrade from `old` to `self` would break. An upgrade may add entities, optional
+    /// fields and child tables; removing or retyping anything, or adding a required field that
+    /// existing records lack, needs a declared migration and is refused.
+    pub fn upgrade_problems(&self, old: &PluginDef) -> Vec<String> {
+        let mut problems = Vec::new();
+        for old_entity in &old.entities {
+            let Some(new_entity) = self.entities.iter().find(|e| e.name == old_entity.name) else {
+                problems.push(format!("entity {} is removed", old_entity.qualified));
+                continue;
+            };
+            let owner = &old_entity.qualified;
+            compare_fields(owner, &old_entity.fields, &new_entity.fields, &mut problems);
+            for old_child in &old_entity.children {
+                match new_entity
+                    .children
+                    .iter()
+                    .find(|c| c.name == old_child.name)
+                {
+                    Some(new_child) => compare_fields(
+                        &format!("{owner}.{}", old_child.name),
+                        &old_child.fields,
+                        &new_child.fields,
+                        &mut problems,
+                    ),
+                    None => {
+                        problems.push(format!("child table {owner}.{} is removed", old_child.name))
+                    }
+                }
+            }
+            for new_field in &new_entity.fields {
+                let existed = old_entity.fields.iter().any(|f| f.name == new_field.name);
+                if !existed && new_field.required {
+                    problems.push(format!(
+                        "new field {owner}.{} is required, but existing records have no value",
+                        new_field.name
+                    ));
+                }
+            }
+        }
+        problems
+    }
+
     pub fn has_hook(&self, hook: &str) -> bool {
         self.hooks.iter().any(|h| h == hook)
     }
@@ -315,6 +357,19 @@ impl PluginDef {
             }
         }
         refs
+    }
+}
+
+fn compare_fields(owner: &str, old: &[FieldDef], new: &[FieldDef], problems: &mut Vec<String>) {
+    for old_field in old {
+        match new.iter().find(|f| f.name == old_field.name) {
+            None => problems.push(format!("field {owner}.{} is removed", old_field.name)),
+            Some(new_field) if new_field.kind != old_field.kind => problems.push(format!(
+                "field {owner}.{} changes from {:?} to {:?}",
+                old_field.name, old_field.kind, new_field.kind
+            )),
+            Some(_) => {}
+        }
     }
 }
 
@@ -620,6 +675,43 @@ mod tests {
         );
         let error = PluginDef::from_manifest(&float_money).expect_err("float money");
         assert!(error.to_string().contains("never a JSON number"), "{error}");
+    }
+
+    #[test]
+    fn upgrades_may_only_add_optional_things() {
+        let v1 = manifest(
+            json!([{"name": "thing", "schema": {"type": "object", "title": "东西",
+            "properties": {"name": {"type": "string", "title": "名称"}, "qty": {"type": "integer", "title": "数量"}}}}]),
+        );
+        let additive = manifest(
+            json!([{"name": "thing", "schema": {"type": "object", "title": "东西",
+            "properties": {"name": {"type": "string", "title": "名称"}, "qty": {"type": "integer", "title": "数量"},
+                "note": {"type": "string", "title": "备注"}}}},
+            {"name": "other", "schema": {"type": "object", "title": "其他", "properties": {}}}]),
+        );
+        let breaking = manifest(
+            json!([{"name": "thing", "schema": {"type": "object", "title": "东西", "required": ["code"],
+            "properties": {"name": {"type": "integer", "title": "名称"}, "code": {"type": "string", "title": "编码"}}}}]),
+        );
+        let v1 = PluginDef::from_manifest(&v1).expect("v1");
+        assert!(
+            PluginDef::from_manifest(&additive)
+                .expect("additive")
+                .upgrade_problems(&v1)
+                .is_empty()
+        );
+        let problems = PluginDef::from_manifest(&breaking)
+            .expect("breaking")
+            .upgrade_problems(&v1);
+        assert_eq!(
+            problems,
+            vec![
+                "field demo.thing.name changes from Text to Integer".to_string(),
+                "field demo.thing.qty is removed".to_string(),
+                "new field demo.thing.code is required, but existing records have no value"
+                    .to_string(),
+            ]
+        );
     }
 
     #[test]

@@ -107,6 +107,9 @@ impl ErrorCode for Error {
             Error::LimitExceeded(_) => Code::LimitExceeded,
             Error::Plugin(error) => match error {
                 plugin_host::Error::LimitExceeded { .. } => Code::LimitExceeded,
+                plugin_host::Error::InvalidWasm { .. } | plugin_host::Error::TooLarge { .. } => {
+                    Code::BadRequest
+                }
                 _ => Code::PluginFailed,
             },
             Error::Store(error) => error.code(),
@@ -236,6 +239,25 @@ impl Kernel {
                 "插件 id `kernel` 已保留 / The plugin id `kernel` is reserved.".into(),
             ));
         }
+        let missing: Vec<&str> = def
+            .requires
+            .iter()
+            .filter(|id| self.plugin(id).is_none())
+            .map(String::as_str)
+            .collect();
+        if !missing.is_empty() {
+            let list = missing.join(", ");
+            return Err(Error::BadRequest(format!(
+                "插件 {id} 需要先安装:{list} / The plugin {id} requires {list}, which is not installed. Hint: install {list} first.",
+                id = def.id
+            )));
+        }
+        if let Some(existing) = self.plugin(&def.id) {
+            if existing.component.sha256() == component.sha256() {
+                return Ok(existing);
+            }
+            self.check_upgrade(&existing.def, &def)?;
+        }
         for entity in &def.entities {
             self.store.ensure_tables(entity).await?;
         }
@@ -253,6 +275,29 @@ impl Kernel {
             .insert(installed.def.id.clone(), installed.clone());
         self.catalogs.write().expect("catalog lock").clear();
         Ok(installed)
+    }
+
+    /// An installed plugin may be replaced only by a higher version whose changes are additive.
+    fn check_upgrade(&self, old: &PluginDef, new: &PluginDef) -> Result<()> {
+        let id = &new.id;
+        let parse = |v: &str| {
+            semver::Version::parse(v)
+                .map_err(|e| Error::BadRequest(format!("invalid version {v}: {e}")))
+        };
+        let (old_version, new_version) = (parse(&old.version)?, parse(&new.version)?);
+        if new_version <= old_version {
+            return Err(Error::Conflict(format!(
+                "插件 {id} {old_version} 已安装,升级需要更高的版本号(收到 {new_version}) / The plugin {id} {old_version} is installed; an upgrade needs a higher version than {new_version}. Hint: bump the version in Cargo.toml."
+            )));
+        }
+        let problems = new.upgrade_problems(old);
+        if !problems.is_empty() {
+            return Err(Error::Conflict(format!(
+                "插件 {id} 从 {old_version} 升级到 {new_version} 不是纯增量变更 / Upgrading {id} from {old_version} to {new_version} is not additive: {}. Hint: keep old fields and add new ones as optional.",
+                problems.join("; ")
+            )));
+        }
+        Ok(())
     }
 
     /// Authenticates a bearer token; `None` for an unknown, expired or revoked token.

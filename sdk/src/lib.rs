@@ -149,6 +149,9 @@ macro_rules! register_plugin {
             }
             $crate::__private::bindings::export_component!(JingxiComponent with_types_in $crate::__private::bindings);
         };
+        // Outside wasm (native tests, `cargo check`) the plugin type is still used.
+        #[cfg(not(target_family = "wasm"))]
+        const _: fn() -> $crate::Manifest = <$plugin as $crate::Plugin>::manifest;
     };
 }
 

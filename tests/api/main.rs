@@ -10,5 +10,6 @@ mod isolation;
 mod listing;
 mod modules;
 mod permissions;
+mod plugin_admin;
 mod schema;
 mod validation;

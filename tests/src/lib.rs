@@ -52,6 +52,17 @@ pub fn plugins_dir() -> PathBuf {
         .unwrap_or_else(|| workspace().join("target/plugins"))
 }
 
+/// The `.wasm` of a test fixture under `tests/fixtures/<name>`.
+pub fn fixture_wasm(name: &str) -> Vec<u8> {
+    let path = plugins_dir().join("fixtures").join(format!("{name}.wasm"));
+    std::fs::read(&path).unwrap_or_else(|error| {
+        panic!(
+            "cannot read {}: {error}. Hint: run `cargo xtask plugins`",
+            path.display()
+        )
+    })
+}
+
 /// The `.wasm` of a plugin built from this workspace.
 pub fn plugin_wasm(id: &str) -> Vec<u8> {
     let path = plugins_dir().join(format!("{id}.wasm"));
@@ -107,6 +118,11 @@ pub async fn fresh_database(dir: &std::path::Path) -> String {
 impl TestServer {
     /// A server with `org` and `crm` installed and nothing else.
     pub async fn new() -> TestServer {
+        Self::configured(|_| {}).await
+    }
+
+    /// Like `new`, with configuration changes.
+    pub async fn configured(change: impl FnOnce(&mut Config)) -> TestServer {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut config = Config::default();
         config.database.url = fresh_database(dir.path()).await;
@@ -114,6 +130,7 @@ impl TestServer {
         config.plugins.cache_dir = workspace().join("target/test-plugin-cache");
         config.http.workers = 2;
         config.api.refresh_interval_ms = 100;
+        change(&mut config);
         Self::start(config, dir, &["org", "crm"]).await
     }
 

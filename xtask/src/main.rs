@@ -99,6 +99,53 @@ fn build_plugins() -> anyhow::Result<PathBuf> {
     Ok(out)
 }
 
+/// Test fixtures: (folder name, package name) of each crate under `tests/fixtures/`.
+fn fixtures() -> anyhow::Result<Vec<(String, String)>> {
+    let mut found = Vec::new();
+    let dir = root().join("tests/fixtures");
+    for entry in
+        std::fs::read_dir(&dir).with_context(|| format!("cannot read {}", dir.display()))?
+    {
+        let entry = entry?;
+        let manifest = entry.path().join("Cargo.toml");
+        let Ok(text) = std::fs::read_to_string(&manifest) else {
+            continue;
+        };
+        let package = text
+            .lines()
+            .find_map(|line| {
+                line.strip_prefix("name = ")
+                    .map(|v| v.trim_matches('"').to_string())
+            })
+            .with_context(|| format!("no package name in {}", manifest.display()))?;
+        found.push((entry.file_name().to_string_lossy().into_owned(), package));
+    }
+    found.sort();
+    Ok(found)
+}
+
+/// Builds the test fixture plugins into `target/plugins/fixtures/<folder>.wasm`.
+fn build_fixtures() -> anyhow::Result<()> {
+    let fixtures = fixtures()?;
+    let mut command = cargo();
+    command.args(["build", "--target", WASM_TARGET, "--profile", "plugin"]);
+    for (_, package) in &fixtures {
+        command.args(["-p", package]);
+    }
+    run(&mut command)?;
+    let out = target_dir().join("plugins").join("fixtures");
+    std::fs::create_dir_all(&out)?;
+    for (folder, package) in &fixtures {
+        let built = target_dir()
+            .join(WASM_TARGET)
+            .join("plugin")
+            .join(format!("{}.wasm", package.replace('-', "_")));
+        std::fs::copy(&built, out.join(format!("{folder}.wasm")))
+            .with_context(|| format!("cannot copy {}", built.display()))?;
+    }
+    Ok(())
+}
+
 fn build() -> anyhow::Result<()> {
     build_plugins()?;
     run(cargo().args([
@@ -143,6 +190,7 @@ fn ensure_postgres() -> anyhow::Result<()> {
 
 fn test(extra: &[String]) -> anyhow::Result<()> {
     let plugins = build_plugins()?;
+    build_fixtures()?;
     let mut sqlite = cargo();
     sqlite
         .args(["test", "--workspace"])
@@ -168,7 +216,7 @@ fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("build") => build(),
-        Some("plugins") => build_plugins().map(|_| ()),
+        Some("plugins") => build_plugins().and_then(|_| build_fixtures()),
         Some("demo") => {
             build()?;
             let binary = target_dir().join("release").join("jingxi");

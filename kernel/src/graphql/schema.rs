@@ -883,6 +883,92 @@ fn meta_fields() -> Vec<Field> {
     vec![me, plugins, entity_types]
 }
 
+fn plugin_value(plugin: &crate::runtime::InstalledPlugin, locale: Locale) -> FieldValue<'static> {
+    FieldValue::owned_any(json_object(serde_json::json!({
+        "id": plugin.def.id, "version": plugin.def.version,
+        "title": locale.pick(plugin.def.title.clone(), plugin.def.title_en.clone()), "requires": plugin.def.requires,
+    })))
+}
+
+fn require_admin(request: &RequestContext) -> async_graphql::Result<()> {
+    if request.principal.is_admin() {
+        return Ok(());
+    }
+    Err(coded(
+        Code::Forbidden,
+        request.locale.pick(
+            "只有租户管理员可以管理模块。",
+            "Only a tenant admin may manage modules.",
+        ),
+    ))
+}
+
+/// Module management: install (operator tenant only), enable and disable (tenant admins).
+fn admin_mutations() -> Vec<Field> {
+    let install = Field::new("installPlugin", TypeRef::named_nn("Plugin"), |ctx| {
+        FieldFuture::new(async move {
+            let request = request(&ctx)?;
+            require_admin(&request)?;
+            let operator = request.kernel.config.api.operator_tenant.as_deref();
+            if operator != Some(request.principal.tenant_slug.as_str()) {
+                return Err(coded(
+                    Code::Forbidden,
+                    request.locale.pick(
+                        "插件由所有租户共享,只有运维租户的管理员可以安装。",
+                        "Plugins are shared by all tenants; only admins of the operator tenant (api.operator_tenant) may install them.",
+                    ),
+                ));
+            }
+            use base64::Engine as _;
+            let wasm = base64::engine::general_purpose::STANDARD.decode(ctx.args.try_get("wasm")?.string()?).map_err(|error| {
+                coded(Code::ValidationFailed, format!("wasm is not base64: {error}"))
+            })?;
+            let installed = request.kernel.install_plugin(wasm).await.map_err(to_graphql_error)?;
+            Ok(Some(plugin_value(&installed, request.locale)))
+        })
+    })
+    .description("Installs or upgrades a plugin from its .wasm (base64). Upgrades must be additive.")
+    .argument(InputValue::new("wasm", TypeRef::named_nn(TypeRef::STRING)));
+    let switch = |name: &'static str, enable: bool| {
+        Field::new(name, TypeRef::named_nn_list_nn("Plugin"), move |ctx| {
+            FieldFuture::new(async move {
+                let request = request(&ctx)?;
+                require_admin(&request)?;
+                let id = ctx.args.try_get("id")?.string()?.to_string();
+                let slug = request.principal.tenant_slug.clone();
+                let result = if enable {
+                    request.kernel.enable_plugin(&slug, &id).await
+                } else {
+                    request.kernel.disable_plugin(&slug, &id).await
+                };
+                result.map_err(to_graphql_error)?;
+                let catalog = request
+                    .kernel
+                    .catalog(request.principal.tenant_id)
+                    .await
+                    .map_err(to_graphql_error)?;
+                Ok(Some(FieldValue::list(
+                    catalog
+                        .plugins
+                        .iter()
+                        .map(|p| plugin_value(p, request.locale)),
+                )))
+            })
+        })
+        .description(if enable {
+            "Enables an installed plugin for your tenant; returns the enabled plugins."
+        } else {
+            "Disables a plugin for your tenant (its records stay); returns the enabled plugins."
+        })
+        .argument(InputValue::new("id", TypeRef::named_nn(TypeRef::STRING)))
+    };
+    vec![
+        install,
+        switch("enablePlugin", true),
+        switch("disablePlugin", false),
+    ]
+}
+
 /// Builds the schema for one tenant catalog.
 pub fn build_schema(catalog: &TenantCatalog, limits: &ApiConfig) -> Result<Schema, SchemaError> {
     let mut query = Object::new("Query");
@@ -907,7 +993,6 @@ pub fn build_schema(catalog: &TenantCatalog, limits: &ApiConfig) -> Result<Schem
     for field in meta_fields() {
         query = query.field(field);
     }
-    let mut n_mutations = 0;
     for entity in catalog.entities() {
         builder = builder
             .register(entity_object(entity, catalog))
@@ -929,14 +1014,10 @@ pub fn build_schema(catalog: &TenantCatalog, limits: &ApiConfig) -> Result<Schem
             .field(list_field(entity, limits));
         for field in mutation_fields(entity) {
             mutation = mutation.field(field);
-            n_mutations += 1;
         }
     }
-    if n_mutations == 0 {
-        // GraphQL needs at least one field per object type.
-        mutation = mutation.field(Field::new("noop", TypeRef::named(TypeRef::BOOLEAN), |_| {
-            FieldFuture::new(async { Ok(Some(FieldValue::value(true))) })
-        }));
+    for field in admin_mutations() {
+        mutation = mutation.field(field);
     }
     builder
         .register(query)
