@@ -23,7 +23,6 @@ mod error;
 mod sandbox;
 
 use std::fmt;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -39,61 +38,14 @@ use bindings::{PluginInstance, PluginPre};
 use cache::ArtifactCache;
 use sandbox::{CallState, Slots};
 
+pub use crate::config::PluginHostConfig;
+
 /// The cap on a manifest returned by `describe`; it embeds every entity's JSON Schema, so it is
 /// allowed to be larger than a hook's output.
 const MAX_MANIFEST_BYTES: usize = 4 * 1024 * 1024;
 
 /// The cap on plugin-provided text copied into an error message.
 const MAX_MESSAGE_BYTES: usize = 1024;
-
-/// Settings of the plugin host (the `[plugins]` section of the kernel configuration).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct PluginHostConfig {
-    /// Where compiled plugins are cached; created private to the kernel. Default
-    /// `jingxi-data/plugin-cache`.
-    pub cache_dir: PathBuf,
-    /// Wall-clock limit of `validate`, `compute` and `on_transition`, including instantiation.
-    /// Default 50.
-    pub hook_timeout_ms: u64,
-    /// Wall-clock limit of `kpi`, which may aggregate many records, and of `describe` at load,
-    /// which must not fail because a restart keeps the machine busy. Default 2000.
-    pub kpi_timeout_ms: u64,
-    /// Linear memory a plugin may use during one call. Default 64.
-    pub memory_limit_mib: u64,
-    /// Fuel (roughly, wasm instructions) per call, for budgets that are the same on every run.
-    /// Default `None`: only the time limit applies. Turning it on makes every plugin slightly
-    /// slower and recompiles cached artifacts once, because metering changes the generated code.
-    pub fuel: Option<u64>,
-    /// Hook calls that may run at once; a call beyond that fails with [`Error::Busy`] at once.
-    /// Each slot reserves about 8 GiB of virtual address space (not memory). Default 64.
-    pub max_concurrent_calls: u32,
-    /// The largest plugin accepted by [`PluginHost::load`]. Default 8 MiB.
-    pub max_wasm_bytes: usize,
-    /// The largest input of one call (records, params, comment and names). Default 1 MiB.
-    pub max_input_bytes: usize,
-    /// The largest output of one call. Default 1 MiB.
-    pub max_output_bytes: usize,
-    /// Log text a plugin may write during one call; the rest is dropped. Default 4 KiB.
-    pub max_log_bytes: usize,
-}
-
-impl Default for PluginHostConfig {
-    fn default() -> Self {
-        PluginHostConfig {
-            cache_dir: PathBuf::from("jingxi-data/plugin-cache"),
-            hook_timeout_ms: 50,
-            kpi_timeout_ms: 2000,
-            memory_limit_mib: 64,
-            fuel: None,
-            max_concurrent_calls: 64,
-            max_wasm_bytes: 8 * 1024 * 1024,
-            max_input_bytes: 1024 * 1024,
-            max_output_bytes: 1024 * 1024,
-            max_log_bytes: 4 * 1024,
-        }
-    }
-}
 
 /// Who is calling and when; the only identity, locale and time a plugin sees.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -3,7 +3,10 @@
 //! - `build`: the release binary `target/release/jingxi` and every plugin as `target/plugins/<id>.wasm`;
 //! - `plugins`: only the plugins;
 //! - `demo`: build, then `jingxi demo` (embedded SQLite, demo tenant, prints a token, serves);
-//! - `test`: plugins, then the whole test suite on SQLite and again on PostgreSQL.
+//! - `test`: plugins, then the whole test suite on SQLite and again on PostgreSQL;
+//! - `bench`: release server, realistic data, HTTP load (see `bench.rs`).
+
+mod bench;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -226,8 +229,12 @@ fn main() -> anyhow::Result<()> {
                 .arg(target_dir().join("plugins")))
         }
         Some("test") => test(&args[1..]),
+        Some("bench") => bench::bench(bench::Options::parse(&args[1..])?),
+        Some("ceiling-server") => bench::ceiling_server(),
         _ => {
-            eprintln!("usage: cargo xtask <build|plugins|demo|test [cargo test args]>");
+            eprintln!(
+                "usage: cargo xtask <build|plugins|demo|test [cargo test args]|bench [--records N --seconds S --clients C --db sqlite,postgres --write-docs]>"
+            );
             std::process::exit(2);
         }
     }
