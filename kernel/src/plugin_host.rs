@@ -47,8 +47,15 @@ const MAX_MANIFEST_BYTES: usize = 4 * 1024 * 1024;
 /// The cap on plugin-provided text copied into an error message.
 const MAX_MESSAGE_BYTES: usize = 1024;
 
+/// Reads records for a plugin's `query` import, through the calling user's tenant and
+/// permissions. The kernel provides it per call; the host only forwards and meters.
+pub trait RecordSource: Send + Sync {
+    /// Records of `entity` matching `filter` (JSON), at most `limit`, as JSON objects.
+    fn query(&self, entity: &str, filter: &str, limit: u32) -> std::result::Result<Vec<String>, String>;
+}
+
 /// Who is calling and when; the only identity, locale and time a plugin sees.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct HookContext {
     /// The tenant's slug.
     pub tenant: String,
@@ -60,6 +67,21 @@ pub struct HookContext {
     pub locale: String,
     /// Milliseconds since the Unix epoch, taken once per request.
     pub now_ms: i64,
+    /// Where the `query` import reads from; `None` makes every query fail with a message.
+    pub records: Option<Arc<dyn RecordSource>>,
+}
+
+impl fmt::Debug for HookContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HookContext")
+            .field("tenant", &self.tenant)
+            .field("user_id", &self.user_id)
+            .field("roles", &self.roles)
+            .field("locale", &self.locale)
+            .field("now_ms", &self.now_ms)
+            .field("records", &self.records.is_some())
+            .finish()
+    }
 }
 
 /// One problem with one field of one record, as a plugin's `validate` reports it.
@@ -280,7 +302,7 @@ impl PluginHost {
             slots: Arc::clone(&inner.slots),
         };
         plugin.id = format!("sha256:{}", &plugin.sha256[..12]);
-        let manifest_json = plugin.call(Hook::Describe, 0, bindings::describe)?;
+        let manifest_json = plugin.call(Hook::Describe, 0, None, bindings::describe)?;
         if manifest_json.len() > MAX_MANIFEST_BYTES {
             return Err(plugin.limit_exceeded(
                 Hook::Describe,
@@ -408,7 +430,7 @@ impl LoadedPlugin {
         let hook = Hook::Validate;
         let input =
             context_len(ctx) + entity.len() + records.iter().map(String::len).sum::<usize>();
-        let answer = self.inner.call(hook, input, |plugin, store| {
+        let answer = self.inner.call(hook, input, ctx.records.clone(), |plugin, store| {
             bindings::validate(plugin, store, ctx, entity, records)
         })?;
         let lists = self.inner.refused(hook, answer)?;
@@ -442,7 +464,7 @@ impl LoadedPlugin {
         let hook = Hook::Compute;
         let input =
             context_len(ctx) + entity.len() + records.iter().map(String::len).sum::<usize>();
-        let answer = self.inner.call(hook, input, |plugin, store| {
+        let answer = self.inner.call(hook, input, ctx.records.clone(), |plugin, store| {
             bindings::compute(plugin, store, ctx, entity, records)
         })?;
         let computed = self.inner.refused(hook, answer)?;
@@ -481,7 +503,7 @@ impl LoadedPlugin {
         let hook = Hook::OnTransition;
         let input =
             context_len(ctx) + entity.len() + transition.len() + record.len() + comment.len();
-        let answer = self.inner.call(hook, input, |plugin, store| {
+        let answer = self.inner.call(hook, input, ctx.records.clone(), |plugin, store| {
             bindings::on_transition(plugin, store, ctx, entity, transition, record, comment)
         })?;
         let effects = self.inner.refused(hook, answer)?;
@@ -505,7 +527,7 @@ impl LoadedPlugin {
     pub fn kpi(&self, ctx: &HookContext, id: &str, params: &str) -> Result<String> {
         let hook = Hook::Kpi;
         let input = context_len(ctx) + id.len() + params.len();
-        let answer = self.inner.call(hook, input, |plugin, store| {
+        let answer = self.inner.call(hook, input, ctx.records.clone(), |plugin, store| {
             bindings::kpi(plugin, store, ctx, id, params)
         })?;
         let value = self.inner.refused(hook, answer)?;
@@ -551,6 +573,7 @@ impl PluginInner {
         &self,
         hook: Hook,
         input_bytes: usize,
+        records: Option<Arc<dyn RecordSource>>,
         run: impl FnOnce(&PluginInstance, &mut Store<CallState>) -> wasmtime::Result<R>,
     ) -> Result<R> {
         let limits = &*self.limits;
@@ -572,6 +595,8 @@ impl PluginInner {
             Arc::from(self.id.as_str()),
             limits.memory_bytes,
             limits.max_log_bytes,
+            records,
+            limits.max_output_bytes,
         );
         let mut store = Store::new(self.pre.engine(), state);
         store.limiter(|state| &mut state.limiter);

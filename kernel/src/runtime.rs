@@ -4,6 +4,7 @@
 //! **Invariant:** every record operation takes a [`Principal`]; the store receives the access it
 //! derives, so no path reaches records without tenant and row predicates.
 
+mod query;
 mod tenancy;
 
 use std::collections::HashMap;
@@ -328,13 +329,17 @@ impl Kernel {
         Ok(Some(principal))
     }
 
-    fn hook_context(principal: &Principal, locale: Locale, now: DateTime<Utc>) -> HookContext {
+    /// What a hook sees: the caller, the clock, and the records the plugin may query for them.
+    fn hook_context(&self, caller: &Caller<'_>, plugin: &InstalledPlugin, now: DateTime<Utc>) -> HookContext {
+        let principal = caller.principal;
         HookContext {
             tenant: principal.tenant_slug.clone(),
             user_id: principal.user_id.to_string(),
             roles: principal.roles.clone(),
-            locale: locale.as_str().to_string(),
+            locale: caller.locale.as_str().to_string(),
             now_ms: now.timestamp_millis(),
+            records: query::PluginQuery::new(&self.store, caller, plugin)
+                .map(|q| Arc::new(q) as Arc<dyn plugin_host::RecordSource>),
         }
     }
 
@@ -393,7 +398,7 @@ impl Kernel {
         batch: bool,
         now: DateTime<Utc>,
     ) -> Result<()> {
-        let (principal, catalog, locale) = (caller.principal, caller.catalog, caller.locale);
+        let (catalog, locale) = (caller.catalog, caller.locale);
         let mut issues = Vec::new();
         for (record_idx, record) in records.iter().enumerate() {
             let index = batch.then_some(record_idx);
@@ -440,7 +445,7 @@ impl Kernel {
         if !plugin.def.has_hook("validate") {
             return Ok(());
         }
-        let ctx = Self::hook_context(principal, locale, now);
+        let ctx = self.hook_context(caller, plugin, now);
         let inputs: Vec<String> = records
             .iter()
             .map(|r| Value::Object(r.clone()).to_string())
@@ -475,7 +480,7 @@ impl Kernel {
         mut records: Vec<Record>,
         now: DateTime<Utc>,
     ) -> Result<Vec<Record>> {
-        let (principal, catalog, locale) = (caller.principal, caller.catalog, caller.locale);
+        let catalog = caller.catalog;
         let computed: Vec<String> = entity
             .fields
             .iter()
@@ -488,7 +493,7 @@ impl Kernel {
         if computed.is_empty() || !plugin.def.has_hook("compute") {
             return Ok(records);
         }
-        let ctx = Self::hook_context(principal, locale, now);
+        let ctx = self.hook_context(caller, plugin, now);
         let inputs: Vec<String> = records
             .iter()
             .map(|r| Value::Object(r.clone()).to_string())

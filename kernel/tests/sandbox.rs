@@ -42,6 +42,7 @@ fn ctx() -> HookContext {
         roles: vec!["admin".into()],
         locale: "en".into(),
         now_ms: 1_700_000_000_000,
+        records: None,
     }
 }
 

@@ -1,9 +1,9 @@
 //! Glue between the WIT bindings and the [`Plugin`](crate::Plugin) trait; not part of the API.
 #![allow(missing_docs)]
 
-use crate::Plugin;
+use crate::{Plugin, Record};
 #[cfg(target_family = "wasm")]
-use crate::{Context, Effect, EffectKind, FieldError, HookError, Record};
+use crate::{Context, Effect, EffectKind, FieldError, HookError};
 
 #[cfg(target_family = "wasm")]
 pub mod bindings {
@@ -46,6 +46,32 @@ pub fn log(level: Level, message: &str) {
 #[cfg(not(target_family = "wasm"))]
 pub fn log(level: Level, message: &str) {
     eprintln!("[plugin {level:?}] {message}");
+}
+
+#[cfg(target_family = "wasm")]
+pub fn query(entity: &str, filter: &str, limit: u32) -> Result<Vec<String>, String> {
+    bindings::jingxi::plugin::host::query(entity, filter, limit)
+}
+
+/// A fake answer for `query` in native tests: entity, filter, limit.
+pub type FakeQuery = Box<dyn Fn(&str, &serde_json::Value, u32) -> Result<Vec<Record>, String>>;
+
+thread_local! {
+    static FAKE_QUERY: std::cell::RefCell<Option<FakeQuery>> = const { std::cell::RefCell::new(None) };
+}
+
+pub fn set_fake_query(fake: Option<FakeQuery>) {
+    FAKE_QUERY.with(|slot| *slot.borrow_mut() = fake);
+}
+
+#[cfg(not(target_family = "wasm"))]
+pub fn query(entity: &str, filter: &str, limit: u32) -> Result<Vec<String>, String> {
+    let filter: serde_json::Value = serde_json::from_str(filter).map_err(|e| e.to_string())?;
+    FAKE_QUERY.with(|slot| match slot.borrow().as_ref() {
+        Some(fake) => fake(entity, &filter, limit)
+            .map(|rows| rows.into_iter().map(|r| serde_json::Value::Object(r).to_string()).collect()),
+        None => Err("no record source outside wasm: use jingxi_sdk::query::fake in tests".to_string()),
+    })
 }
 
 #[cfg(target_family = "wasm")]

@@ -42,6 +42,7 @@
 
 mod fields;
 mod manifest;
+pub mod query;
 mod rules;
 pub mod testing;
 mod types;

@@ -11,5 +11,6 @@ mod listing;
 mod modules;
 mod permissions;
 mod plugin_admin;
+mod plugin_query;
 mod schema;
 mod validation;

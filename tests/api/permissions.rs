@@ -1,39 +1,10 @@
 //! Roles, grants and row scopes, enforced where the SQL is built: lists, counts, gets, nested
 //! references and writes.
 
-use jingxi_kernel::store::GrantRow;
 use jingxi_tests::{TestServer, error_code};
 use serde_json::json;
 
 use crate::fixtures::{customer, customer_input, region};
-
-/// Creates a role with exactly these grants: (entity, actions, scope).
-async fn role(server: &TestServer, slug: &str, role: &str, grants: &[(&str, &[&str], &str)]) {
-    let tenant = server.kernel.tenant(slug).await.expect("tenant");
-    server
-        .kernel
-        .store
-        .upsert_role(tenant.id, role, role, role, "test")
-        .await
-        .expect("role");
-    let rows: Vec<GrantRow> = grants
-        .iter()
-        .flat_map(|(entity, actions, scope)| {
-            actions.iter().map(move |action| GrantRow {
-                role: role.into(),
-                entity: (*entity).into(),
-                action: (*action).into(),
-                scope: (*scope).into(),
-            })
-        })
-        .collect();
-    server
-        .kernel
-        .store
-        .replace_grants(tenant.id, &format!("test:{role}"), &rows)
-        .await
-        .expect("grants");
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_role_without_read_gets_nothing() {
@@ -46,13 +17,9 @@ async fn a_role_without_read_gets_nothing() {
         customer_input("CUS-1", "杭州恒达", &hz, "成交客户", "1.00"),
     )
     .await;
-    role(
-        &server,
-        "acme",
-        "visitor",
-        &[("org.region", &["read"], "all")],
-    )
-    .await;
+    server
+        .role("acme", "visitor", &[("org.region", &["read"], "all")])
+        .await;
     let clerk = server
         .user(&acme, "clerk@acme.test", &["visitor"], None)
         .await;
@@ -88,7 +55,7 @@ async fn own_scope_sees_and_changes_only_own_records() {
         ("crm.customer", &["read", "create", "update"], "own"),
         ("org.region", &["read"], "all"),
     ];
-    role(&server, "acme", "rep", rep).await;
+    server.role("acme", "rep", rep).await;
     let zheng = server
         .user(&acme, "zhenghao@acme.test", &["rep"], None)
         .await;
@@ -155,13 +122,13 @@ async fn nested_references_follow_the_targets_read_grant() {
         customer_input("CUS-1", "杭州恒达", &hz, "成交客户", "1.00"),
     )
     .await;
-    role(
-        &server,
-        "acme",
-        "complaints_only",
-        &[("crm.complaint", &["read"], "all")],
-    )
-    .await;
+    server
+        .role(
+            "acme",
+            "complaints_only",
+            &[("crm.complaint", &["read"], "all")],
+        )
+        .await;
     let spec = server
         .user(&acme, "spec@acme.test", &["complaints_only"], None)
         .await;
@@ -222,20 +189,16 @@ async fn org_unit_scope_covers_the_unit_and_below() {
         .await
         .expect("unit");
     let hz = region(&server, &acme.admin, "HZ", "杭州").await;
-    role(
-        &server,
-        "acme",
-        "writer",
-        &[("crm.customer", &["create"], "own")],
-    )
-    .await;
-    role(
-        &server,
-        "acme",
-        "unit_reader",
-        &[("crm.customer", &["read"], "org_unit")],
-    )
-    .await;
+    server
+        .role("acme", "writer", &[("crm.customer", &["create"], "own")])
+        .await;
+    server
+        .role(
+            "acme",
+            "unit_reader",
+            &[("crm.customer", &["read"], "org_unit")],
+        )
+        .await;
     let rep_hotline = server
         .user(&acme, "a@acme.test", &["writer"], Some(hotline.id))
         .await;

@@ -8,6 +8,7 @@ use std::net::TcpListener;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use jingxi_kernel::store::GrantRow;
 use jingxi_kernel::{Config, Kernel};
 use sea_orm::{ConnectionTrait, Database};
 use serde_json::{Value, json};
@@ -215,6 +216,32 @@ impl TestServer {
             .create_token(&tenant.slug, email, "test")
             .await
             .expect("token")
+    }
+
+    /// Creates a role with exactly these grants: (entity, actions, scope).
+    pub async fn role(&self, slug: &str, role: &str, grants: &[(&str, &[&str], &str)]) {
+        let tenant = self.kernel.tenant(slug).await.expect("tenant");
+        self.kernel
+            .store
+            .upsert_role(tenant.id, role, role, role, "test")
+            .await
+            .expect("role");
+        let rows: Vec<GrantRow> = grants
+            .iter()
+            .flat_map(|(entity, actions, scope)| {
+                actions.iter().map(move |action| GrantRow {
+                    role: role.into(),
+                    entity: (*entity).into(),
+                    action: (*action).into(),
+                    scope: (*scope).into(),
+                })
+            })
+            .collect();
+        self.kernel
+            .store
+            .replace_grants(tenant.id, &format!("test:{role}"), &rows)
+            .await
+            .expect("grants");
     }
 
     /// POSTs a GraphQL request with a token and returns the body and status.

@@ -183,4 +183,8 @@ impl host::Host for CallState {
         };
         self.log(level, &message);
     }
+
+    fn query(&mut self, entity: String, filter: String, limit: u32) -> Result<Vec<String>, String> {
+        CallState::query(self, &entity, &filter, limit)
+    }
 }

@@ -7,6 +7,8 @@ use std::thread;
 use std::time::Duration;
 
 use wasmtime::component::Linker;
+
+use super::RecordSource;
 use wasmtime::{
     Config, Engine, EngineWeak, InstanceAllocationStrategy, PoolingAllocationConfig,
     ResourceLimiter, StoreLimits, StoreLimitsBuilder,
@@ -246,17 +248,55 @@ pub(super) struct CallState {
     log_remaining: usize,
     log_cap: usize,
     log_truncated: bool,
+    records: Option<Arc<dyn RecordSource>>,
+    queries_left: u32,
+    query_bytes_left: usize,
 }
 
+/// Queries one hook call may make; a plugin that needs more should ask for more per query.
+pub(super) const MAX_QUERIES_PER_CALL: u32 = 100;
+/// Records one query may return.
+pub(super) const MAX_QUERY_LIMIT: u32 = 1000;
+
 impl CallState {
-    pub(super) fn new(plugin: Arc<str>, memory_bytes: usize, log_cap: usize) -> Self {
+    pub(super) fn new(
+        plugin: Arc<str>,
+        memory_bytes: usize,
+        log_cap: usize,
+        records: Option<Arc<dyn RecordSource>>,
+        query_bytes: usize,
+    ) -> Self {
         CallState {
             plugin,
             limiter: CallLimiter::new(memory_bytes),
             log_remaining: log_cap,
             log_cap,
             log_truncated: false,
+            records,
+            queries_left: MAX_QUERIES_PER_CALL,
+            query_bytes_left: query_bytes,
         }
+    }
+
+    /// Forwards a `query` import to the kernel's record source, within the call's budgets:
+    /// a bounded number of queries, rows per query, and bytes returned in all.
+    pub(super) fn query(&mut self, entity: &str, filter: &str, limit: u32) -> Result<Vec<String>, String> {
+        let Some(records) = self.records.clone() else {
+            return Err("query is not available in this hook".to_owned());
+        };
+        if self.queries_left == 0 {
+            return Err(format!("limit exceeded: at most {MAX_QUERIES_PER_CALL} queries per hook call"));
+        }
+        self.queries_left -= 1;
+        let found = records.query(entity, filter, limit.min(MAX_QUERY_LIMIT))?;
+        let bytes: usize = found.iter().map(String::len).sum();
+        if bytes > self.query_bytes_left {
+            self.query_bytes_left = 0;
+            return Err("limit exceeded: query results of this hook call are too large".to_owned());
+        }
+        self.query_bytes_left -= bytes;
+        tracing::debug!(plugin = %self.plugin, entity, n_records = found.len(), "plugin query");
+        Ok(found)
     }
 
     pub(super) fn memory_exceeded(&self) -> bool {
