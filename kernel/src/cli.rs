@@ -28,7 +28,7 @@ pub enum Command {
     Serve,
     /// Apply the kernel's database migrations.
     Migrate,
-    /// Install and list plugins.
+    /// Create, install and list plugins.
     #[command(subcommand)]
     Plugin(PluginCommand),
     /// Create tenants and switch their modules on and off.
@@ -57,6 +57,18 @@ pub enum PluginCommand {
     Install { file: PathBuf },
     /// List installed plugins.
     List,
+    /// Create a plugin crate that builds and passes its own tests at once.
+    New {
+        /// The plugin id, in snake_case (e.g. key_accounts).
+        id: String,
+        /// Where to create it (default: plugins/ID inside a Jingxi workspace, else ./ID).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// The jingxi-sdk folder a plugin outside a Jingxi workspace depends on (default: the SDK
+        /// this binary was built from).
+        #[arg(long)]
+        sdk: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -116,12 +128,24 @@ fn print(line: &str) {
 
 /// Runs one command to completion.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    // Creating a plugin needs neither configuration nor database.
+    let command = match cli.command {
+        Command::Plugin(PluginCommand::New { id, dir, sdk }) => {
+            let cwd = std::env::current_dir()?;
+            let scaffold = crate::scaffold::generate(&id, dir.as_deref(), sdk.as_deref(), &cwd)?;
+            for line in scaffold.report() {
+                print(&line);
+            }
+            return Ok(());
+        }
+        command => command,
+    };
     let (config, file) = Config::load(cli.config.as_deref())?;
     match &file {
         Some(path) => tracing::info!(file = %path.display(), "configuration read"),
         None => tracing::info!("no configuration file; using defaults and environment"),
     }
-    match cli.command {
+    match command {
         Command::Migrate => {
             let store = crate::store::Store::connect(&config.database).await?;
             store.migrate().await?;
@@ -142,6 +166,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 plugin.def.version,
                 plugin.def.entities.len()
             ));
+        }
+        Command::Plugin(PluginCommand::New { .. }) => {
+            unreachable!("handled before the configuration")
         }
         Command::Plugin(PluginCommand::List) => {
             let kernel = Kernel::open(config).await?;

@@ -3,7 +3,8 @@
 //!
 //! Layers, each using only those before it:
 //! `config` → `model` (manifests, entity definitions) → `store` (SQL) → `plugin_host` (wasm) →
-//! `permissions` → `runtime` (record operations, tenancy) → `graphql` → `http` → `cli`.
+//! `permissions` → `runtime` (record operations, tenancy) → `graphql` → `http` → `scaffold`
+//! (`jingxi plugin new`) → `cli`.
 //! [`app`] builds the kernel for `main.rs` and the tests.
 
 pub mod cli;
@@ -16,6 +17,7 @@ pub mod model;
 pub mod permissions;
 pub mod plugin_host;
 pub mod runtime;
+pub mod scaffold;
 pub mod store;
 
 use std::net::TcpListener;

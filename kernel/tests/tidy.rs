@@ -14,6 +14,7 @@ const LAYERS: &[&str] = &[
     "demo",
     "graphql",
     "http",
+    "scaffold",
     "cli",
 ];
 

@@ -12,5 +12,6 @@ mod modules;
 mod permissions;
 mod plugin_admin;
 mod plugin_query;
+mod scaffold;
 mod schema;
 mod validation;
