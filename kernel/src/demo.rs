@@ -34,10 +34,31 @@ pub async fn prepare(kernel: &Kernel, plugins_dir: &Path) -> anyhow::Result<Stri
             plugins_dir.display()
         );
     }
-    for file in &files {
-        let wasm = std::fs::read(file)?;
-        let plugin = kernel.install_plugin(wasm).await?;
-        tracing::info!(plugin = %plugin.def.id, version = %plugin.def.version, "installed");
+    // Install in dependency order: a plugin whose requirements are not installed yet waits for a
+    // later pass (compiling twice is avoided by the artifact cache).
+    let mut pending: Vec<Vec<u8>> = files.iter().map(std::fs::read).collect::<Result<_, _>>()?;
+    while !pending.is_empty() {
+        let before = pending.len();
+        let mut waiting = Vec::new();
+        let mut last_error = None;
+        for wasm in pending.drain(..) {
+            match kernel.install_plugin(wasm.clone()).await {
+                Ok(plugin) => {
+                    tracing::info!(plugin = %plugin.def.id, version = %plugin.def.version, "installed")
+                }
+                Err(error @ crate::runtime::Error::RequirementsMissing(_)) => {
+                    last_error = Some(error);
+                    waiting.push(wasm);
+                }
+                Err(error) => return Err(error.into()),
+            }
+        }
+        if let Some(error) = last_error
+            && waiting.len() == before
+        {
+            return Err(error.into());
+        }
+        pending = waiting;
     }
     if kernel.store.tenant_by_slug(DEMO_TENANT).await?.is_none() {
         let plugins: Vec<String> = kernel

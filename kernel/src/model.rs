@@ -320,12 +320,16 @@ impl PluginDef {
                 }
             }
             for new_field in &new_entity.fields {
-                let existed = old_entity.fields.iter().any(|f| f.name == new_field.name);
-                if !existed && new_field.required {
-                    problems.push(format!(
+                match old_entity.fields.iter().find(|f| f.name == new_field.name) {
+                    None if new_field.required => problems.push(format!(
                         "new field {owner}.{} is required, but existing records have no value",
                         new_field.name
-                    ));
+                    )),
+                    Some(old_field) if new_field.required && !old_field.required => problems.push(format!(
+                        "field {owner}.{} becomes required, but existing records may have no value",
+                        new_field.name
+                    )),
+                    _ => {}
                 }
             }
         }
@@ -693,7 +697,20 @@ mod tests {
             json!([{"name": "thing", "schema": {"type": "object", "title": "东西", "required": ["code"],
             "properties": {"name": {"type": "integer", "title": "名称"}, "code": {"type": "string", "title": "编码"}}}}]),
         );
+        let stricter = manifest(
+            json!([{"name": "thing", "schema": {"type": "object", "title": "东西", "required": ["qty"],
+            "properties": {"name": {"type": "string", "title": "名称"}, "qty": {"type": "integer", "title": "数量"}}}}]),
+        );
         let v1 = PluginDef::from_manifest(&v1).expect("v1");
+        assert_eq!(
+            PluginDef::from_manifest(&stricter)
+                .expect("stricter")
+                .upgrade_problems(&v1),
+            vec![
+                "field demo.thing.qty becomes required, but existing records may have no value"
+                    .to_string()
+            ]
+        );
         assert!(
             PluginDef::from_manifest(&additive)
                 .expect("additive")

@@ -51,7 +51,12 @@ const MAX_MESSAGE_BYTES: usize = 1024;
 /// permissions. The kernel provides it per call; the host only forwards and meters.
 pub trait RecordSource: Send + Sync {
     /// Records of `entity` matching `filter` (JSON), at most `limit`, as JSON objects.
-    fn query(&self, entity: &str, filter: &str, limit: u32) -> std::result::Result<Vec<String>, String>;
+    fn query(
+        &self,
+        entity: &str,
+        filter: &str,
+        limit: u32,
+    ) -> std::result::Result<Vec<String>, String>;
 }
 
 /// Who is calling and when; the only identity, locale and time a plugin sees.
@@ -419,6 +424,12 @@ impl LoadedPlugin {
         &self.inner.denied_imports
     }
 
+    /// Creates one fresh sandbox and instance and drops them, running no hook: the set-up every
+    /// hook call pays. Useful to check a plugin after loading and to measure.
+    pub fn instantiate(&self) -> Result<()> {
+        self.inner.call(Hook::Validate, 0, None, |_, _| Ok(()))
+    }
+
     /// Runs `validate` on a batch of records (JSON objects as text); returns one list of errors
     /// per record, in order.
     pub fn validate(
@@ -430,9 +441,11 @@ impl LoadedPlugin {
         let hook = Hook::Validate;
         let input =
             context_len(ctx) + entity.len() + records.iter().map(String::len).sum::<usize>();
-        let answer = self.inner.call(hook, input, ctx.records.clone(), |plugin, store| {
-            bindings::validate(plugin, store, ctx, entity, records)
-        })?;
+        let answer = self
+            .inner
+            .call(hook, input, ctx.records.clone(), |plugin, store| {
+                bindings::validate(plugin, store, ctx, entity, records)
+            })?;
         let lists = self.inner.refused(hook, answer)?;
         if lists.len() != records.len() {
             return Err(self.inner.failed(
@@ -464,9 +477,11 @@ impl LoadedPlugin {
         let hook = Hook::Compute;
         let input =
             context_len(ctx) + entity.len() + records.iter().map(String::len).sum::<usize>();
-        let answer = self.inner.call(hook, input, ctx.records.clone(), |plugin, store| {
-            bindings::compute(plugin, store, ctx, entity, records)
-        })?;
+        let answer = self
+            .inner
+            .call(hook, input, ctx.records.clone(), |plugin, store| {
+                bindings::compute(plugin, store, ctx, entity, records)
+            })?;
         let computed = self.inner.refused(hook, answer)?;
         if computed.len() != records.len() {
             return Err(self.inner.failed(
@@ -503,9 +518,11 @@ impl LoadedPlugin {
         let hook = Hook::OnTransition;
         let input =
             context_len(ctx) + entity.len() + transition.len() + record.len() + comment.len();
-        let answer = self.inner.call(hook, input, ctx.records.clone(), |plugin, store| {
-            bindings::on_transition(plugin, store, ctx, entity, transition, record, comment)
-        })?;
+        let answer = self
+            .inner
+            .call(hook, input, ctx.records.clone(), |plugin, store| {
+                bindings::on_transition(plugin, store, ctx, entity, transition, record, comment)
+            })?;
         let effects = self.inner.refused(hook, answer)?;
         let size = effects
             .iter()
@@ -527,9 +544,11 @@ impl LoadedPlugin {
     pub fn kpi(&self, ctx: &HookContext, id: &str, params: &str) -> Result<String> {
         let hook = Hook::Kpi;
         let input = context_len(ctx) + id.len() + params.len();
-        let answer = self.inner.call(hook, input, ctx.records.clone(), |plugin, store| {
-            bindings::kpi(plugin, store, ctx, id, params)
-        })?;
+        let answer = self
+            .inner
+            .call(hook, input, ctx.records.clone(), |plugin, store| {
+                bindings::kpi(plugin, store, ctx, id, params)
+            })?;
         let value = self.inner.refused(hook, answer)?;
         self.inner.check_output_size(hook, value.len())?;
         if serde_json::from_str::<serde::de::IgnoredAny>(&value).is_err() {

@@ -54,6 +54,9 @@ pub enum Error {
     Conflict(String),
     #[error("{0}")]
     BadRequest(String),
+    /// A plugin needs others that are not installed; the message names them.
+    #[error("{0}")]
+    RequirementsMissing(String),
     #[error("{0}")]
     LimitExceeded(String),
     #[error(transparent)]
@@ -104,10 +107,15 @@ impl ErrorCode for Error {
             Error::Forbidden(_) => Code::Forbidden,
             Error::NotFound(_) => Code::NotFound,
             Error::Conflict(_) => Code::Conflict,
-            Error::BadRequest(_) | Error::Model(_) => Code::BadRequest,
+            Error::BadRequest(_) | Error::RequirementsMissing(_) | Error::Model(_) => {
+                Code::BadRequest
+            }
             Error::LimitExceeded(_) => Code::LimitExceeded,
             Error::Plugin(error) => match error {
                 plugin_host::Error::LimitExceeded { .. } => Code::LimitExceeded,
+                plugin_host::Error::TooLarge { what, .. } if *what != "plugin wasm" => {
+                    Code::LimitExceeded
+                }
                 plugin_host::Error::InvalidWasm { .. } | plugin_host::Error::TooLarge { .. } => {
                     Code::BadRequest
                 }
@@ -158,6 +166,10 @@ impl std::fmt::Debug for Kernel {
         f.debug_struct("Kernel").finish_non_exhaustive()
     }
 }
+
+/// Records per hook call on bulk paths: large enough to amortize the sandbox set-up, small
+/// enough that each call stays far inside the per-call time and size limits.
+const HOOK_BATCH: usize = 100;
 
 /// How long an authenticated token is remembered before its user, roles and grants are re-read.
 const PRINCIPAL_TTL: Duration = Duration::from_secs(2);
@@ -248,7 +260,7 @@ impl Kernel {
             .collect();
         if !missing.is_empty() {
             let list = missing.join(", ");
-            return Err(Error::BadRequest(format!(
+            return Err(Error::RequirementsMissing(format!(
                 "插件 {id} 需要先安装:{list} / The plugin {id} requires {list}, which is not installed. Hint: install {list} first.",
                 id = def.id
             )));
@@ -330,7 +342,12 @@ impl Kernel {
     }
 
     /// What a hook sees: the caller, the clock, and the records the plugin may query for them.
-    fn hook_context(&self, caller: &Caller<'_>, plugin: &InstalledPlugin, now: DateTime<Utc>) -> HookContext {
+    fn hook_context(
+        &self,
+        caller: &Caller<'_>,
+        plugin: &InstalledPlugin,
+        now: DateTime<Utc>,
+    ) -> HookContext {
         let principal = caller.principal;
         HookContext {
             tenant: principal.tenant_slug.clone(),
@@ -452,9 +469,15 @@ impl Kernel {
             .collect();
         let component = plugin.component.clone();
         let name = entity.name.clone();
-        let results = tokio::task::spawn_blocking(move || component.validate(&ctx, &name, &inputs))
-            .await
-            .map_err(|error| Error::Internal(error.to_string()))??;
+        let results = tokio::task::spawn_blocking(move || {
+            let mut results = Vec::with_capacity(inputs.len());
+            for chunk in inputs.chunks(HOOK_BATCH) {
+                results.extend(component.validate(&ctx, &name, chunk)?);
+            }
+            Ok::<_, plugin_host::Error>(results)
+        })
+        .await
+        .map_err(|error| Error::Internal(error.to_string()))??;
         for (record_idx, errors) in results.into_iter().enumerate() {
             let index = batch.then_some(record_idx);
             issues.extend(errors.into_iter().map(|e| RecordIssue {
@@ -500,9 +523,15 @@ impl Kernel {
             .collect();
         let component = plugin.component.clone();
         let name = entity.name.clone();
-        let outputs = tokio::task::spawn_blocking(move || component.compute(&ctx, &name, &inputs))
-            .await
-            .map_err(|error| Error::Internal(error.to_string()))??;
+        let outputs = tokio::task::spawn_blocking(move || {
+            let mut outputs = Vec::with_capacity(inputs.len());
+            for chunk in inputs.chunks(HOOK_BATCH) {
+                outputs.extend(component.compute(&ctx, &name, chunk)?);
+            }
+            Ok::<_, plugin_host::Error>(outputs)
+        })
+        .await
+        .map_err(|error| Error::Internal(error.to_string()))??;
         if outputs.len() != records.len() {
             return Err(Error::Plugin(plugin_host::Error::PluginFailed {
                 plugin: plugin.def.id.clone(),

@@ -1,9 +1,9 @@
 //! Glue between the WIT bindings and the [`Plugin`](crate::Plugin) trait; not part of the API.
 #![allow(missing_docs)]
 
-use crate::{Plugin, Record};
 #[cfg(target_family = "wasm")]
 use crate::{Context, Effect, EffectKind, FieldError, HookError};
+use crate::{Plugin, Record};
 
 #[cfg(target_family = "wasm")]
 pub mod bindings {
@@ -68,9 +68,14 @@ pub fn set_fake_query(fake: Option<FakeQuery>) {
 pub fn query(entity: &str, filter: &str, limit: u32) -> Result<Vec<String>, String> {
     let filter: serde_json::Value = serde_json::from_str(filter).map_err(|e| e.to_string())?;
     FAKE_QUERY.with(|slot| match slot.borrow().as_ref() {
-        Some(fake) => fake(entity, &filter, limit)
-            .map(|rows| rows.into_iter().map(|r| serde_json::Value::Object(r).to_string()).collect()),
-        None => Err("no record source outside wasm: use jingxi_sdk::query::fake in tests".to_string()),
+        Some(fake) => fake(entity, &filter, limit).map(|rows| {
+            rows.into_iter()
+                .map(|r| serde_json::Value::Object(r).to_string())
+                .collect()
+        }),
+        None => {
+            Err("no record source outside wasm: use jingxi_sdk::query::fake in tests".to_string())
+        }
     })
 }
 

@@ -42,7 +42,9 @@ pub fn query(entity: &str, filter: &Value, limit: u32) -> Result<Vec<Record>, St
 /// let _guard = jingxi_sdk::query::fake(|_, _, _| Err("no records here".into()));
 /// assert!(jingxi_sdk::query::query("crm.customer", &jingxi_sdk::json!({}), 1).is_err());
 /// ```
-pub fn fake(answer: impl Fn(&str, &Value, u32) -> Result<Vec<Record>, String> + 'static) -> FakeGuard {
+pub fn fake(
+    answer: impl Fn(&str, &Value, u32) -> Result<Vec<Record>, String> + 'static,
+) -> FakeGuard {
     crate::glue::set_fake_query(Some(Box::new(answer)));
     FakeGuard(())
 }

@@ -143,3 +143,43 @@ async fn unique_fields_are_unique_per_tenant_only() {
     );
     region(&server, &globex.admin, "HZ", "杭州").await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn decimals_stay_exact_or_are_refused() {
+    let server = TestServer::new().await;
+    let acme = server.tenant("acme", &["org", "crm"]).await;
+    let hz = region(&server, &acme.admin, "HZ", "杭州").await;
+    let mutation = "mutation($input: CrmCustomerInput!) { createCrmCustomer(input: $input) { annualPotential } }";
+    let mut input = customer_input("CUS-1", "杭州恒达", &hz, "成交客户", "0");
+    input["annualPotential"] = json!(1234.5);
+    let data = server
+        .ok(&acme.admin, mutation, json!({"input": input}))
+        .await;
+    assert_eq!(
+        data["createCrmCustomer"]["annualPotential"], "1234.50",
+        "a short JSON number is taken exactly"
+    );
+    let mut input = customer_input("CUS-2", "上海明远", &hz, "成交客户", "0");
+    input["annualPotential"] = serde_json::from_str("1234567890123456.78").expect("a JSON number");
+    let (body, _) = server
+        .graphql(&acme.admin, mutation, json!({"input": input}))
+        .await;
+    assert_eq!(
+        error_code(&body),
+        "VALIDATION_FAILED",
+        "a number past float precision is refused: {body}"
+    );
+    assert_eq!(
+        body["errors"][0]["extensions"]["details"][0]["pointer"],
+        "/annual_potential"
+    );
+    let mut input = customer_input("CUS-3", "上海明远", &hz, "成交客户", "1234567890123456.78");
+    input["customerNo"] = json!("CUS-3");
+    let data = server
+        .ok(&acme.admin, mutation, json!({"input": input}))
+        .await;
+    assert_eq!(
+        data["createCrmCustomer"]["annualPotential"], "1234567890123456.78",
+        "strings keep every digit"
+    );
+}

@@ -6,7 +6,8 @@ use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn demo_tenant_loads_and_scopes_its_sample_data() {
-    let server = TestServer::new().await;
+    // Nothing installed: the demo installs every plugin itself, in dependency order.
+    let server = TestServer::bare().await;
     let token = jingxi_kernel::demo::prepare(&server.kernel, &jingxi_tests::plugins_dir())
         .await
         .expect("demo prepared");

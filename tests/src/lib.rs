@@ -122,8 +122,17 @@ impl TestServer {
         Self::configured(|_| {}).await
     }
 
+    /// A server with nothing installed.
+    pub async fn bare() -> TestServer {
+        Self::build(|_| {}, &[]).await
+    }
+
     /// Like `new`, with configuration changes.
     pub async fn configured(change: impl FnOnce(&mut Config)) -> TestServer {
+        Self::build(change, &["org", "crm"]).await
+    }
+
+    async fn build(change: impl FnOnce(&mut Config), plugins: &[&str]) -> TestServer {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut config = Config::default();
         config.database.url = fresh_database(dir.path()).await;
@@ -132,7 +141,7 @@ impl TestServer {
         config.http.workers = 2;
         config.api.refresh_interval_ms = 100;
         change(&mut config);
-        Self::start(config, dir, &["org", "crm"]).await
+        Self::start(config, dir, plugins).await
     }
 
     /// A server on an existing configuration (for a second node on the same database).

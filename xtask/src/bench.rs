@@ -238,16 +238,33 @@ async fn graphql(
         .bearer_auth(token)
         .json(&json!({"query": query, "variables": variables}))
         .send()
-        .await
-        .ok()?;
-    if !response.status().is_success() {
+        .await;
+    let response = match response {
+        Ok(response) => response,
+        Err(error) => {
+            report_error(&format!("request failed: {error}"));
+            return None;
+        }
+    };
+    let status = response.status();
+    let body: Value = response.json().await.unwrap_or(Value::Null);
+    if !status.is_success() || body.get("errors").is_some() {
+        report_error(&format!(
+            "{status}: {}",
+            body.get("errors").unwrap_or(&body)
+        ));
         return None;
     }
-    let body: Value = response.json().await.ok()?;
-    if body.get("errors").is_some() {
-        None
-    } else {
-        Some(body["data"].clone())
+    Some(body["data"].clone())
+}
+
+/// Prints the first few failures of a run, so errors in the tables can be explained.
+fn report_error(message: &str) {
+    static SEEN: AtomicU64 = AtomicU64::new(0);
+    if SEEN.fetch_add(1, Ordering::Relaxed) < 5 {
+        let mut short = message.to_string();
+        short.truncate(400);
+        eprintln!("  error: {short}");
     }
 }
 
@@ -260,7 +277,7 @@ fn customer(i: usize, region: &str) -> Value {
     json!({
         "customerNo": format!("CUS-{i:07}"),
         "name": format!("{}客户{i:07}有限公司", CITIES[i % CITIES.len()]),
-        "customerType": if i % 7 == 0 { "个人" } else { "经销商/渠道" },
+        "customerType": if i.is_multiple_of(7) { "个人" } else { "经销商/渠道" },
         "industry": "家电零售",
         "regionId": region,
         "address": format!("{}市文三路 {} 号", CITIES[i % CITIES.len()], i % 999 + 1),
@@ -405,7 +422,7 @@ async fn bench_database(database: &str, options: &Options) -> anyhow::Result<Dat
         for record in data["createCrmCustomers"].as_array().into_iter().flatten() {
             ids.push(record["id"].as_str().unwrap_or_default().to_string());
         }
-        if chunk_start % 50_000 == 0 {
+        if chunk_start.is_multiple_of(50_000) {
             eprintln!("  loaded {} / {} customers", ids.len(), options.records);
         }
     }

@@ -314,10 +314,26 @@ fn input_object(entity: &EntityDef) -> InputObject {
 fn input_value(field: &FieldDef, value: &ValueAccessor<'_>) -> Value {
     let json = value.as_value().clone().into_json().unwrap_or(Value::Null);
     match (&field.kind, json) {
-        // Accept JSON numbers for decimals, but keep them exact by going through their text.
-        (FieldKind::Decimal { .. }, Value::Number(n)) => Value::String(n.to_string()),
+        // A JSON number reached us as a binary float. With at most 15 significant digits its
+        // shortest text is the number the client wrote; beyond that it may not be, so it is
+        // left as a number and refused by the schema ("must be a string").
+        (FieldKind::Decimal { .. }, Value::Number(n))
+            if significant_digits(&n.to_string()) <= 15 =>
+        {
+            Value::String(n.to_string())
+        }
         (_, json) => json,
     }
+}
+
+fn significant_digits(text: &str) -> usize {
+    let mantissa = text.split(['e', 'E']).next().unwrap_or_default();
+    mantissa
+        .chars()
+        .filter(char::is_ascii_digit)
+        .collect::<String>()
+        .trim_start_matches('0')
+        .len()
 }
 
 fn fields_by_api(fields: &[FieldDef]) -> HashMap<String, &FieldDef> {
@@ -347,7 +363,8 @@ fn parse_input(entity: &EntityDef, value: ValueAccessor<'_>) -> async_graphql::R
             .find(|c| c.graphql_name == name.as_str())
         {
             if value.is_null() {
-                record.insert(child.name.clone(), Value::Null);
+                // Clearing a child table means no rows (a null would be dropped as "absent").
+                record.insert(child.name.clone(), Value::Array(Vec::new()));
                 continue;
             }
             let child_fields = fields_by_api(&child.fields);

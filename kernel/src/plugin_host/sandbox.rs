@@ -280,12 +280,19 @@ impl CallState {
 
     /// Forwards a `query` import to the kernel's record source, within the call's budgets:
     /// a bounded number of queries, rows per query, and bytes returned in all.
-    pub(super) fn query(&mut self, entity: &str, filter: &str, limit: u32) -> Result<Vec<String>, String> {
+    pub(super) fn query(
+        &mut self,
+        entity: &str,
+        filter: &str,
+        limit: u32,
+    ) -> Result<Vec<String>, String> {
         let Some(records) = self.records.clone() else {
             return Err("query is not available in this hook".to_owned());
         };
         if self.queries_left == 0 {
-            return Err(format!("limit exceeded: at most {MAX_QUERIES_PER_CALL} queries per hook call"));
+            return Err(format!(
+                "limit exceeded: at most {MAX_QUERIES_PER_CALL} queries per hook call"
+            ));
         }
         self.queries_left -= 1;
         let found = records.query(entity, filter, limit.min(MAX_QUERY_LIMIT))?;

@@ -23,7 +23,11 @@ pub struct PluginQuery {
 impl PluginQuery {
     /// What `plugin` may read for `caller`: entities of the plugin and of its requirements that
     /// the tenant has enabled.
-    pub fn new(store: &Store, caller: &Caller<'_>, plugin: &InstalledPlugin) -> Option<PluginQuery> {
+    pub fn new(
+        store: &Store,
+        caller: &Caller<'_>,
+        plugin: &InstalledPlugin,
+    ) -> Option<PluginQuery> {
         let runtime = tokio::runtime::Handle::try_current().ok()?;
         let readable = caller
             .catalog
@@ -49,28 +53,52 @@ impl RecordSource for PluginQuery {
                 self.plugin
             ));
         };
-        let filter: Value = serde_json::from_str(filter).map_err(|e| format!("filter is not JSON: {e}"))?;
+        let filter: Value =
+            serde_json::from_str(filter).map_err(|e| format!("filter is not JSON: {e}"))?;
         let filter = parse(&filter)?;
         let access = self.principal.access(&def.qualified, Action::Read);
-        let page = Page { offset: 0, limit: u64::from(limit) };
+        let page = Page {
+            offset: 0,
+            limit: u64::from(limit),
+        };
         let records = self
             .runtime
-            .block_on(self.store.list_records(&access, def, filter.as_ref(), &[], page))
+            .block_on(
+                self.store
+                    .list_records(&access, def, filter.as_ref(), &[], page),
+            )
             .map_err(|e| e.to_string())?;
-        Ok(records.into_iter().map(|r| Value::Object(r).to_string()).collect())
+        Ok(records
+            .into_iter()
+            .map(|r| Value::Object(r).to_string())
+            .collect())
     }
 }
 
 /// Reads the JSON filter of the `query` import (schema field names; `{}` is no condition).
 pub fn parse(value: &Value) -> Result<Option<Filter>, String> {
-    let Value::Object(map) = value else { return Err("a filter is a JSON object".into()) };
+    let Value::Object(map) = value else {
+        return Err("a filter is a JSON object".into());
+    };
     let mut all = Vec::new();
     for (key, operand) in map {
         match key.as_str() {
             "and" | "or" => {
-                let items = operand.as_array().ok_or_else(|| format!("`{key}` takes a list of filters"))?;
-                let parsed = items.iter().map(parse).collect::<Result<Vec<_>, _>>()?.into_iter().flatten().collect();
-                all.push(if key == "and" { Filter::And(parsed) } else { Filter::Or(parsed) });
+                let items = operand
+                    .as_array()
+                    .ok_or_else(|| format!("`{key}` takes a list of filters"))?;
+                let parsed = items
+                    .iter()
+                    .map(parse)
+                    .collect::<Result<Vec<_>, _>>()?
+                    .into_iter()
+                    .flatten()
+                    .collect();
+                all.push(if key == "and" {
+                    Filter::And(parsed)
+                } else {
+                    Filter::Or(parsed)
+                });
             }
             "not" => {
                 if let Some(inner) = parse(operand)? {
@@ -78,9 +106,16 @@ pub fn parse(value: &Value) -> Result<Option<Filter>, String> {
                 }
             }
             field => {
-                let ops = operand.as_object().ok_or_else(|| format!("`{field}` takes an object of operators"))?;
+                let ops = operand
+                    .as_object()
+                    .ok_or_else(|| format!("`{field}` takes an object of operators"))?;
                 for (op, argument) in ops {
-                    let list = || argument.as_array().cloned().ok_or_else(|| format!("`{op}` takes a list"));
+                    let list = || {
+                        argument
+                            .as_array()
+                            .cloned()
+                            .ok_or_else(|| format!("`{op}` takes a list"))
+                    };
                     let op = match op.as_str() {
                         "eq" => Op::Eq(argument.clone()),
                         "ne" => Op::Ne(argument.clone()),
@@ -90,11 +125,21 @@ pub fn parse(value: &Value) -> Result<Option<Filter>, String> {
                         "lte" => Op::Lte(argument.clone()),
                         "gt" => Op::Gt(argument.clone()),
                         "gte" => Op::Gte(argument.clone()),
-                        "like" => Op::Like(argument.as_str().ok_or("`like` takes a string")?.to_string()),
-                        "isNull" => Op::IsNull(argument.as_bool().ok_or("`isNull` takes true or false")?),
+                        "like" => Op::Like(
+                            argument
+                                .as_str()
+                                .ok_or("`like` takes a string")?
+                                .to_string(),
+                        ),
+                        "isNull" => {
+                            Op::IsNull(argument.as_bool().ok_or("`isNull` takes true or false")?)
+                        }
                         other => return Err(format!("unknown operator `{other}`")),
                     };
-                    all.push(Filter::Field { field: field.to_string(), op });
+                    all.push(Filter::Field {
+                        field: field.to_string(),
+                        op,
+                    });
                 }
             }
         }
@@ -113,11 +158,19 @@ mod tests {
 
     #[test]
     fn parses_nested_filters() {
-        let filter = parse(&json!({"stage": {"eq": "成交客户"}, "or": [{"grade": {"in": ["A", "B"]}}]})).expect("parses");
-        let Some(Filter::And(items)) = filter else { panic!("an AND of two conditions") };
+        let filter =
+            parse(&json!({"stage": {"eq": "成交客户"}, "or": [{"grade": {"in": ["A", "B"]}}]}))
+                .expect("parses");
+        let Some(Filter::And(items)) = filter else {
+            panic!("an AND of two conditions")
+        };
         assert_eq!(items.len(), 2);
         assert_eq!(parse(&json!({})).expect("empty"), None);
-        assert!(parse(&json!({"stage": {"almost": 1}})).expect_err("operator").contains("almost"));
+        assert!(
+            parse(&json!({"stage": {"almost": 1}}))
+                .expect_err("operator")
+                .contains("almost")
+        );
         assert!(parse(&json!([])).is_err());
     }
 }

@@ -204,56 +204,73 @@ impl Store {
         Ok(())
     }
 
+    /// Writes the child rows of several parents with multi-row inserts. With `replace`, the
+    /// parents' existing rows go first (an update); new parents have none (a create).
     async fn write_children<C: ConnectionTrait>(
         &self,
         db: &C,
         child: &ChildDef,
         tenant_id: i64,
-        parent_id: Uuid,
-        items: &[Value],
+        parents: &[(Uuid, &[Value])],
+        replace: bool,
     ) -> Result<()> {
-        let delete = Query::delete()
-            .from_table(Alias::new(&child.table))
-            .and_where(Expr::col(Alias::new("tenant_id")).eq(tenant_id))
-            .and_where(Expr::col(Alias::new("parent_id")).eq(parent_id))
-            .to_owned();
-        db.execute(self.backend.build(&delete)).await?;
-        if items.is_empty() {
-            return Ok(());
+        if replace && !parents.is_empty() {
+            let delete = Query::delete()
+                .from_table(Alias::new(&child.table))
+                .and_where(Expr::col(Alias::new("tenant_id")).eq(tenant_id))
+                .and_where(
+                    Expr::col(Alias::new("parent_id")).is_in(parents.iter().map(|(id, _)| *id)),
+                )
+                .to_owned();
+            db.execute(self.backend.build(&delete)).await?;
         }
-        let mut insert = Query::insert();
-        insert.into_table(Alias::new(&child.table));
         let mut columns = vec![
             Alias::new("tenant_id"),
             Alias::new("parent_id"),
             Alias::new("idx"),
         ];
         columns.extend(child.fields.iter().map(|f| Alias::new(&f.name)));
-        insert.columns(columns);
-        for (idx, item) in items.iter().enumerate() {
-            let empty = Map::new();
-            let item = item.as_object().unwrap_or(&empty);
-            let mut row: Vec<SimpleExpr> =
-                vec![tenant_id.into(), parent_id.into(), (idx as i32).into()];
-            row.extend(
-                field_values(&child.fields, item, self.backend).map_err(|error| match error {
-                    Error::Invalid { issues } => Error::Invalid {
-                        issues: issues
-                            .into_iter()
-                            .map(|i| FieldIssue {
-                                pointer: format!("/{}/{idx}{}", child.name, i.pointer),
-                                ..i
-                            })
-                            .collect(),
-                    },
-                    other => other,
-                })?,
-            );
+        let rows: Vec<(Uuid, usize, &Value)> = parents
+            .iter()
+            .flat_map(|(parent_id, items)| {
+                items
+                    .iter()
+                    .enumerate()
+                    .map(move |(idx, item)| (*parent_id, idx, item))
+            })
+            .collect();
+        let empty = Map::new();
+        for chunk in rows.chunks(INSERT_CHUNK) {
+            let mut insert = Query::insert();
             insert
-                .values(row)
-                .map_err(|error| Error::Refused(error.to_string()))?;
+                .into_table(Alias::new(&child.table))
+                .columns(columns.clone());
+            for (parent_id, idx, item) in chunk {
+                let item = item.as_object().unwrap_or(&empty);
+                let mut row: Vec<SimpleExpr> =
+                    vec![tenant_id.into(), (*parent_id).into(), (*idx as i32).into()];
+                row.extend(
+                    field_values(&child.fields, item, self.backend).map_err(
+                        |error| match error {
+                            Error::Invalid { issues } => Error::Invalid {
+                                issues: issues
+                                    .into_iter()
+                                    .map(|i| FieldIssue {
+                                        pointer: format!("/{}/{idx}{}", child.name, i.pointer),
+                                        ..i
+                                    })
+                                    .collect(),
+                            },
+                            other => other,
+                        },
+                    )?,
+                );
+                insert
+                    .values(row)
+                    .map_err(|error| Error::Refused(error.to_string()))?;
+            }
+            db.execute(self.backend.build(&insert)).await?;
         }
-        db.execute(self.backend.build(&insert)).await?;
         Ok(())
     }
 
@@ -314,13 +331,17 @@ impl Store {
                 .await
                 .map_err(|error| duplicate(error, entity))?;
         }
-        for (record, id) in records.iter().zip(&ids) {
-            for child in &entity.children {
-                if let Some(Value::Array(items)) = record.get(&child.name) {
-                    self.write_children(&tx, child, access.tenant_id, *id, items)
-                        .await?;
-                }
-            }
+        for child in &entity.children {
+            let parents: Vec<(Uuid, &[Value])> = records
+                .iter()
+                .zip(&ids)
+                .filter_map(|(record, id)| match record.get(&child.name) {
+                    Some(Value::Array(items)) => Some((*id, items.as_slice())),
+                    _ => None,
+                })
+                .collect();
+            self.write_children(&tx, child, access.tenant_id, &parents, false)
+                .await?;
         }
         tx.commit().await?;
         Ok(ids)
@@ -480,8 +501,14 @@ impl Store {
         }
         for child in &entity.children {
             if let Some(Value::Array(items)) = record.get(&child.name) {
-                self.write_children(&tx, child, access.tenant_id, id, items)
-                    .await?;
+                self.write_children(
+                    &tx,
+                    child,
+                    access.tenant_id,
+                    &[(id, items.as_slice())],
+                    true,
+                )
+                .await?;
             }
         }
         tx.commit().await?;
