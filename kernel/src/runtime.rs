@@ -462,22 +462,13 @@ impl Kernel {
         if !plugin.def.has_hook("validate") {
             return Ok(());
         }
-        let ctx = self.hook_context(caller, plugin, now);
-        let inputs: Vec<String> = records
-            .iter()
-            .map(|r| Value::Object(r.clone()).to_string())
-            .collect();
-        let component = plugin.component.clone();
-        let name = entity.name.clone();
-        let results = tokio::task::spawn_blocking(move || {
-            let mut results = Vec::with_capacity(inputs.len());
-            for chunk in inputs.chunks(HOOK_BATCH) {
-                results.extend(component.validate(&ctx, &name, chunk)?);
-            }
-            Ok::<_, plugin_host::Error>(results)
-        })
-        .await
-        .map_err(|error| Error::Internal(error.to_string()))??;
+        let (ctx, component, name) = (
+            self.hook_context(caller, plugin, now),
+            plugin.component.clone(),
+            entity.name.clone(),
+        );
+        let results =
+            run_batch_hook(records, move |chunk| component.validate(&ctx, &name, chunk)).await?;
         for (record_idx, errors) in results.into_iter().enumerate() {
             let index = batch.then_some(record_idx);
             issues.extend(errors.into_iter().map(|e| RecordIssue {
@@ -516,22 +507,13 @@ impl Kernel {
         if computed.is_empty() || !plugin.def.has_hook("compute") {
             return Ok(records);
         }
-        let ctx = self.hook_context(caller, plugin, now);
-        let inputs: Vec<String> = records
-            .iter()
-            .map(|r| Value::Object(r.clone()).to_string())
-            .collect();
-        let component = plugin.component.clone();
-        let name = entity.name.clone();
-        let outputs = tokio::task::spawn_blocking(move || {
-            let mut outputs = Vec::with_capacity(inputs.len());
-            for chunk in inputs.chunks(HOOK_BATCH) {
-                outputs.extend(component.compute(&ctx, &name, chunk)?);
-            }
-            Ok::<_, plugin_host::Error>(outputs)
-        })
-        .await
-        .map_err(|error| Error::Internal(error.to_string()))??;
+        let (ctx, component, name) = (
+            self.hook_context(caller, plugin, now),
+            plugin.component.clone(),
+            entity.name.clone(),
+        );
+        let outputs =
+            run_batch_hook(&records, move |chunk| component.compute(&ctx, &name, chunk)).await?;
         if outputs.len() != records.len() {
             return Err(Error::Plugin(plugin_host::Error::PluginFailed {
                 plugin: plugin.def.id.clone(),
@@ -811,6 +793,28 @@ impl Kernel {
             Err(forbidden(locale, "delete", &entity.qualified))
         }
     }
+}
+
+/// Runs a batch hook on the blocking pool, `HOOK_BATCH` records per call, and joins the answers
+/// in record order.
+async fn run_batch_hook<T: Send + 'static>(
+    records: &[Record],
+    call: impl Fn(&[String]) -> Result<Vec<T>, plugin_host::Error> + Send + 'static,
+) -> Result<Vec<T>> {
+    let inputs: Vec<String> = records
+        .iter()
+        .map(|r| Value::Object(r.clone()).to_string())
+        .collect();
+    let answers = tokio::task::spawn_blocking(move || {
+        let mut answers = Vec::with_capacity(inputs.len());
+        for chunk in inputs.chunks(HOOK_BATCH) {
+            answers.extend(call(chunk)?);
+        }
+        Ok::<_, plugin_host::Error>(answers)
+    })
+    .await
+    .map_err(|error| Error::Internal(error.to_string()))??;
+    Ok(answers)
 }
 
 fn store_system_field(key: &str) -> bool {

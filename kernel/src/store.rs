@@ -17,7 +17,8 @@ use sea_orm::sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
 };
 use sea_orm::{
-    ConnectOptions, Database, DatabaseBackend, DatabaseConnection, DbErr, SqlxSqliteConnector,
+    ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection, DbErr,
+    SqlxSqliteConnector,
 };
 use uuid::Uuid;
 
@@ -37,6 +38,15 @@ pub struct Store {
     /// SQLite allows one writer; taking this lock first avoids `SQLITE_BUSY` between our own
     /// transactions. PostgreSQL needs none.
     write_lock: Option<std::sync::Arc<tokio::sync::Mutex<()>>>,
+    /// Rows inserted per table since its statistics were last refreshed.
+    growth: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, Growth>>>,
+}
+
+/// How much a table grew since the query planner last looked at it.
+#[derive(Debug, Default, Clone, Copy)]
+struct Growth {
+    inserted: u64,
+    analyzed_at_rows: u64,
 }
 
 /// What the caller may reach in one entity for one action: the tenant, and which rows.
@@ -123,6 +133,7 @@ impl Store {
                 db,
                 backend: DatabaseBackend::Sqlite,
                 write_lock: Some(std::sync::Arc::new(tokio::sync::Mutex::new(()))),
+                growth: Default::default(),
             })
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let mut options = ConnectOptions::new(url);
@@ -134,6 +145,7 @@ impl Store {
                 db,
                 backend: DatabaseBackend::Postgres,
                 write_lock: None,
+                growth: Default::default(),
             })
         } else {
             Err(Error::Refused(format!(
@@ -147,6 +159,38 @@ impl Store {
         use jingxi_migrations::MigratorTrait;
         jingxi_migrations::Migrator::up(&self.db, None).await?;
         Ok(())
+    }
+
+    /// Counts inserted rows and refreshes the planner statistics of a table that grew by a fifth
+    /// (at least 1,000 rows) since the last refresh, in the background. Without it a table
+    /// filled in bulk keeps the statistics of an empty one, and the planner scans it whole.
+    fn note_growth(&self, tables: &[&str], rows: u64) {
+        let mut due = Vec::new();
+        {
+            let mut growth = self.growth.lock().expect("growth lock");
+            for table in tables {
+                let entry = growth.entry((*table).to_string()).or_default();
+                entry.inserted += rows;
+                if entry.inserted >= 1_000.max(entry.analyzed_at_rows / 5) {
+                    entry.analyzed_at_rows += entry.inserted;
+                    entry.inserted = 0;
+                    due.push((*table).to_string());
+                }
+            }
+        }
+        if due.is_empty() {
+            return;
+        }
+        let store = self.clone();
+        tokio::spawn(async move {
+            for table in due {
+                let _guard = store.write_guard().await;
+                let sql = format!("ANALYZE \"{}\"", table.replace('"', ""));
+                if let Err(error) = store.db.execute_unprepared(&sql).await {
+                    tracing::warn!(%table, %error, "refreshing planner statistics failed");
+                }
+            }
+        });
     }
 
     pub fn is_postgres(&self) -> bool {

@@ -27,17 +27,14 @@ pub struct Page {
     pub limit: u64,
 }
 
-const SYSTEM_COLUMNS: &[&str] = &[
-    "id",
-    "owner_id",
-    "org_unit_id",
-    "state",
-    "version",
-    "created_at",
-    "created_by",
-    "updated_at",
-    "updated_by",
-];
+/// The system columns a record carries (every reserved name but the tenant, which callers
+/// never see).
+fn system_columns() -> impl Iterator<Item = &'static str> {
+    crate::model::RESERVED
+        .iter()
+        .copied()
+        .filter(|name| *name != "tenant_id")
+}
 
 /// Rows per INSERT statement; keeps the bound parameters far below both backends' limits.
 const INSERT_CHUNK: usize = 200;
@@ -121,8 +118,8 @@ fn field_values(
 fn select_columns(entity: &EntityDef) -> SelectStatement {
     let mut select = Query::select();
     select.from(Alias::new(&entity.table));
-    for name in SYSTEM_COLUMNS {
-        select.column((Alias::new(&entity.table), Alias::new(*name)));
+    for name in system_columns() {
+        select.column((Alias::new(&entity.table), Alias::new(name)));
     }
     for field in &entity.fields {
         select.column((Alias::new(&entity.table), Alias::new(&field.name)));
@@ -132,9 +129,9 @@ fn select_columns(entity: &EntityDef) -> SelectStatement {
 
 fn decode(entity: &EntityDef, row: &QueryResult, backend: DatabaseBackend) -> Result<Record> {
     let mut record = Map::new();
-    for name in SYSTEM_COLUMNS {
+    for name in system_columns() {
         let kind = system_kind(name).expect("system columns have kinds");
-        record.insert((*name).to_string(), from_row(row, name, &kind, backend)?);
+        record.insert(name.to_string(), from_row(row, name, &kind, backend)?);
     }
     for field in &entity.fields {
         record.insert(
@@ -344,6 +341,9 @@ impl Store {
                 .await?;
         }
         tx.commit().await?;
+        let mut tables = vec![entity.table.as_str()];
+        tables.extend(entity.children.iter().map(|c| c.table.as_str()));
+        self.note_growth(&tables, ids.len() as u64);
         Ok(ids)
     }
 
