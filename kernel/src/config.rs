@@ -138,6 +138,9 @@ pub struct PluginHostConfig {
     pub max_concurrent_calls: u32,
     /// The largest plugin accepted by [`PluginHost::load`]. Default 8 MiB.
     pub max_wasm_bytes: usize,
+    /// Longest a plugin may take to compile at install; a slower one is refused (the compiler
+    /// thread finishes in the background and its result is dropped). Default 30000.
+    pub compile_timeout_ms: u64,
     /// The largest input of one call (records, params, comment and names). Default 1 MiB.
     pub max_input_bytes: usize,
     /// The largest output of one call. Default 1 MiB.
@@ -156,6 +159,7 @@ impl Default for PluginHostConfig {
             fuel: None,
             max_concurrent_calls: 64,
             max_wasm_bytes: 8 * 1024 * 1024,
+            compile_timeout_ms: 30_000,
             max_input_bytes: 1024 * 1024,
             max_output_bytes: 1024 * 1024,
             max_log_bytes: 4 * 1024,

@@ -158,6 +158,7 @@ struct HostInner {
     linker: Linker<CallState>,
     cache: ArtifactCache,
     max_wasm_bytes: usize,
+    compile_timeout: Duration,
     limits: Arc<CallLimits>,
     slots: Arc<Slots>,
     compiled: AtomicU64,
@@ -249,6 +250,7 @@ impl PluginHost {
                 linker,
                 cache,
                 max_wasm_bytes: config.max_wasm_bytes,
+                compile_timeout: Duration::from_millis(config.compile_timeout_ms),
                 limits: Arc::new(limits),
                 slots: Arc::new(Slots::new(config.max_concurrent_calls)),
                 compiled: AtomicU64::new(0),
@@ -350,10 +352,29 @@ impl PluginHost {
             );
             return Ok(component);
         }
-        let component =
-            Component::new(&inner.engine, wasm).map_err(|error| Error::InvalidWasm {
-                message: format!("cannot compile: {error:#}"),
+        // Compiling runs on its own thread so a plugin that compiles too slowly is refused
+        // without holding up the caller; the thread's late result is dropped.
+        let (sender, receiver) = std::sync::mpsc::channel();
+        let (engine, bytes) = (inner.engine.clone(), wasm.to_vec());
+        std::thread::Builder::new()
+            .name("plugin-compile".into())
+            .spawn(move || {
+                let _ = sender.send(Component::new(&engine, &bytes));
+            })
+            .map_err(|error| Error::Setup {
+                message: format!("cannot start the compiler thread: {error}"),
             })?;
+        let compiled =
+            receiver
+                .recv_timeout(inner.compile_timeout)
+                .map_err(|_| Error::LimitExceeded {
+                    plugin: format!("sha256:{}", &sha256[..12]),
+                    hook: "compile",
+                    limit: format!("compile time ({} ms)", inner.compile_timeout.as_millis()),
+                })?;
+        let component = compiled.map_err(|error| Error::InvalidWasm {
+            message: format!("cannot compile: {error:#}"),
+        })?;
         inner.compiled.fetch_add(1, Ordering::Relaxed);
         tracing::info!(
             sha256,

@@ -553,3 +553,24 @@ fn runs_the_crm_plugin_and_reuses_its_compiled_artifact() {
         "{pointers:?}"
     );
 }
+
+#[test]
+fn refuses_a_plugin_that_compiles_too_slowly_and_keeps_working() {
+    let wasm = read(plugins_dir().join("crm.wasm"));
+    let dir = tempfile::tempdir().expect("temp dir");
+    let impatient = PluginHost::new(PluginHostConfig {
+        compile_timeout_ms: 1,
+        ..config(dir.path())
+    })
+    .expect("host");
+    let error = impatient
+        .load(&wasm)
+        .err()
+        .expect("compiling takes longer than 1 ms");
+    assert!(matches!(error, Error::LimitExceeded { .. }), "{error}");
+    assert!(error.to_string().contains("compile time (1 ms)"), "{error}");
+    // Nothing half-done is left behind: a patient host compiles it from scratch and runs it.
+    let patient = PluginHost::new(config(dir.path())).expect("host");
+    let plugin = patient.load(&wasm).expect("crm compiles");
+    assert_eq!((plugin.id(), patient.stats().compiled), ("crm", 1));
+}

@@ -183,3 +183,44 @@ async fn decimals_stay_exact_or_are_refused() {
         "strings keep every digit"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn computed_fields_are_filled_by_the_plugin_and_closed_to_clients() {
+    let server = TestServer::new().await;
+    let acme = server.tenant("acme", &["org", "crm"]).await;
+    let hz = region(&server, &acme.admin, "HZ", "杭州").await;
+    let fields = "mutation($input: CrmCustomerInput!) { createCrmCustomer(input: $input) { id archiveComplete } }";
+    let complete = server
+        .ok(
+            &acme.admin,
+            fields,
+            json!({"input": customer_input("CUS-1", "杭州恒达", &hz, "成交客户", "1.00")}),
+        )
+        .await;
+    assert_eq!(complete["createCrmCustomer"]["archiveComplete"], true);
+    let mut partial = customer_input("CUS-2", "浙江新宇", &hz, "成交客户", "1.00");
+    partial.as_object_mut().expect("object").remove("industry");
+    let data = server
+        .ok(&acme.admin, fields, json!({"input": partial}))
+        .await;
+    assert_eq!(data["createCrmCustomer"]["archiveComplete"], false);
+
+    // Filling the missing field recomputes it on update.
+    let update = "mutation($id: ID!) { updateCrmCustomer(id: $id, patch: {industry: \"酒店管理\"}) { archiveComplete } }";
+    let data = server
+        .ok(
+            &acme.admin,
+            update,
+            json!({"id": data["createCrmCustomer"]["id"]}),
+        )
+        .await;
+    assert_eq!(data["updateCrmCustomer"]["archiveComplete"], true);
+
+    // The input type has no such field: a client cannot set it.
+    let mut forged = customer_input("CUS-3", "上海明远", &hz, "成交客户", "1.00");
+    forged["archiveComplete"] = json!(true);
+    let (body, _) = server
+        .graphql(&acme.admin, fields, json!({"input": forged}))
+        .await;
+    assert_eq!(error_code(&body), "BAD_REQUEST", "{body}");
+}
