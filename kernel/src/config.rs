@@ -78,7 +78,7 @@ pub struct ApiConfig {
 impl Default for ApiConfig {
     fn default() -> Self {
         ApiConfig {
-            max_depth: 12,
+            max_depth: 20,
             max_complexity: 5000,
             max_page_size: 500,
             default_page_size: 50,
