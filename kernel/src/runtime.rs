@@ -770,21 +770,39 @@ impl Kernel {
             .ok_or_else(|| not_found(locale, id))
     }
 
-    pub async fn delete(
-        &self,
-        principal: &Principal,
-        entity: &EntityDef,
-        id: Uuid,
-        locale: Locale,
-    ) -> Result<()> {
-        if self
-            .get(principal, entity, &[id])
-            .await?
-            .pop()
-            .flatten()
-            .is_none()
-        {
+    /// Deletes one record. A record that other records still refer to is kept, and the answer
+    /// names who refers to it (CONFLICT): references never dangle.
+    pub async fn delete(&self, caller: &Caller<'_>, entity: &EntityDef, id: Uuid) -> Result<()> {
+        let (principal, locale) = (caller.principal, caller.locale);
+        if self.get(principal, entity, &[id]).await?.pop().flatten().is_none() {
             return Err(not_found(locale, id));
+        }
+        let tenant_wide = store::Access {
+            tenant_id: principal.tenant_id,
+            user_id: principal.user_id,
+            org_unit_id: None,
+            rows: store::Rows::All,
+        };
+        let mut referrers = Vec::new();
+        for other in caller.catalog.entities() {
+            for field in &other.fields {
+                let crate::model::FieldKind::Ref { target } = &field.kind else { continue };
+                if target != &entity.qualified {
+                    continue;
+                }
+                let filter = Filter::Field { field: field.name.clone(), op: store::Op::Eq(Value::String(id.to_string())) };
+                let n = self.store.count_records(&tenant_wide, other, Some(&filter)).await?;
+                if n > 0 {
+                    referrers.push(format!("{}.{} ({n})", other.qualified, field.name));
+                }
+            }
+        }
+        if !referrers.is_empty() {
+            let list = referrers.join(", ");
+            return Err(Error::Conflict(locale.pick(
+                format!("记录 {id} 仍被引用:{list}。请先修改或删除这些记录。"),
+                format!("The record {id} is still referred to by {list}. Hint: change or delete those records first."),
+            )));
         }
         let access = principal.access(&entity.qualified, Action::Delete);
         if self.store.delete_record(&access, entity, id).await? {

@@ -224,3 +224,31 @@ async fn computed_fields_are_filled_by_the_plugin_and_closed_to_clients() {
         .await;
     assert_eq!(error_code(&body), "BAD_REQUEST", "{body}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_referenced_record_cannot_be_deleted() {
+    let server = TestServer::new().await;
+    let acme = server.tenant("acme", &["org", "crm"]).await;
+    let hz = region(&server, &acme.admin, "HZ", "杭州").await;
+    let cus = customer(&server, &acme.admin, customer_input("CUS-1", "浙江新宇", &hz, "成交客户", "1.00")).await;
+    let complaint = server
+        .ok(
+            &acme.admin,
+            "mutation($input: CrmComplaintInput!) { createCrmComplaint(input: $input) { id } }",
+            json!({"input": {"customerId": cus["id"], "channel": "电话", "receivedAt": "2026-11-20T09:00:00Z",
+                "category": "服务态度", "severity": "一般", "description": "回访不及时", "acceptSlaHours": 24, "resolveSlaHours": 72}}),
+        )
+        .await;
+    let delete = "mutation($id: ID!) { deleteCrmCustomer(id: $id) }";
+    let (body, _) = server.graphql(&acme.admin, delete, json!({"id": cus["id"]})).await;
+    assert_eq!(error_code(&body), "CONFLICT", "{body}");
+    let message = body["errors"][0]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("crm.complaint.customer (1)"), "the refusal names who refers to it: {message}");
+    let (body, _) = server.graphql(&acme.admin, delete, json!({"id": hz})).await;
+    assert_eq!(error_code(&body), "NOT_FOUND", "a region id is not a customer id: {body}");
+
+    server.ok(&acme.admin, "mutation($id: ID!) { deleteCrmComplaint(id: $id) }", json!({"id": complaint["createCrmComplaint"]["id"]})).await;
+    server.ok(&acme.admin, delete, json!({"id": cus["id"]})).await;
+    let (body, _) = server.graphql(&acme.admin, "mutation($id: ID!) { deleteOrgRegion(id: $id) }", json!({"id": hz})).await;
+    assert!(body.get("errors").is_none(), "nothing refers to the region any more: {body}");
+}

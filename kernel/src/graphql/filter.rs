@@ -230,7 +230,9 @@ pub fn parse_filter(
                 })?;
                 for (op_name, operand) in value.object()?.iter() {
                     if operand.is_null() {
-                        continue;
+                        return Err(async_graphql::Error::new(format!(
+                            "{api}.{op_name} is null; to match empty fields use {{{api}: {{isNull: true}}}}"
+                        )));
                     }
                     let list = || -> async_graphql::Result<Vec<Value>> {
                         Ok(operand.list()?.iter().map(|v| json(&v)).collect())

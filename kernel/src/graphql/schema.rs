@@ -749,7 +749,7 @@ fn mutation_fields(entity: &Arc<EntityDef>) -> Vec<Field> {
                     let id = parse_id(ctx.args.try_get("id")?, request.locale)?;
                     request
                         .kernel
-                        .delete(&request.principal, &def, id, request.locale)
+                        .delete(&request.caller(), &def, id)
                         .await
                         .map_err(to_graphql_error)?;
                     Ok(Some(FieldValue::value(id.to_string())))
