@@ -774,7 +774,13 @@ impl Kernel {
     /// names who refers to it (CONFLICT): references never dangle.
     pub async fn delete(&self, caller: &Caller<'_>, entity: &EntityDef, id: Uuid) -> Result<()> {
         let (principal, locale) = (caller.principal, caller.locale);
-        if self.get(principal, entity, &[id]).await?.pop().flatten().is_none() {
+        if self
+            .get(principal, entity, &[id])
+            .await?
+            .pop()
+            .flatten()
+            .is_none()
+        {
             return Err(not_found(locale, id));
         }
         let tenant_wide = store::Access {
@@ -786,12 +792,20 @@ impl Kernel {
         let mut referrers = Vec::new();
         for other in caller.catalog.entities() {
             for field in &other.fields {
-                let crate::model::FieldKind::Ref { target } = &field.kind else { continue };
+                let crate::model::FieldKind::Ref { target } = &field.kind else {
+                    continue;
+                };
                 if target != &entity.qualified {
                     continue;
                 }
-                let filter = Filter::Field { field: field.name.clone(), op: store::Op::Eq(Value::String(id.to_string())) };
-                let n = self.store.count_records(&tenant_wide, other, Some(&filter)).await?;
+                let filter = Filter::Field {
+                    field: field.name.clone(),
+                    op: store::Op::Eq(Value::String(id.to_string())),
+                };
+                let n = self
+                    .store
+                    .count_records(&tenant_wide, other, Some(&filter))
+                    .await?;
                 if n > 0 {
                     referrers.push(format!("{}.{} ({n})", other.qualified, field.name));
                 }

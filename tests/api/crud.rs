@@ -230,7 +230,12 @@ async fn a_referenced_record_cannot_be_deleted() {
     let server = TestServer::new().await;
     let acme = server.tenant("acme", &["org", "crm"]).await;
     let hz = region(&server, &acme.admin, "HZ", "杭州").await;
-    let cus = customer(&server, &acme.admin, customer_input("CUS-1", "浙江新宇", &hz, "成交客户", "1.00")).await;
+    let cus = customer(
+        &server,
+        &acme.admin,
+        customer_input("CUS-1", "浙江新宇", &hz, "成交客户", "1.00"),
+    )
+    .await;
     let complaint = server
         .ok(
             &acme.admin,
@@ -240,15 +245,41 @@ async fn a_referenced_record_cannot_be_deleted() {
         )
         .await;
     let delete = "mutation($id: ID!) { deleteCrmCustomer(id: $id) }";
-    let (body, _) = server.graphql(&acme.admin, delete, json!({"id": cus["id"]})).await;
+    let (body, _) = server
+        .graphql(&acme.admin, delete, json!({"id": cus["id"]}))
+        .await;
     assert_eq!(error_code(&body), "CONFLICT", "{body}");
     let message = body["errors"][0]["message"].as_str().unwrap_or_default();
-    assert!(message.contains("crm.complaint.customer (1)"), "the refusal names who refers to it: {message}");
+    assert!(
+        message.contains("crm.complaint.customer (1)"),
+        "the refusal names who refers to it: {message}"
+    );
     let (body, _) = server.graphql(&acme.admin, delete, json!({"id": hz})).await;
-    assert_eq!(error_code(&body), "NOT_FOUND", "a region id is not a customer id: {body}");
+    assert_eq!(
+        error_code(&body),
+        "NOT_FOUND",
+        "a region id is not a customer id: {body}"
+    );
 
-    server.ok(&acme.admin, "mutation($id: ID!) { deleteCrmComplaint(id: $id) }", json!({"id": complaint["createCrmComplaint"]["id"]})).await;
-    server.ok(&acme.admin, delete, json!({"id": cus["id"]})).await;
-    let (body, _) = server.graphql(&acme.admin, "mutation($id: ID!) { deleteOrgRegion(id: $id) }", json!({"id": hz})).await;
-    assert!(body.get("errors").is_none(), "nothing refers to the region any more: {body}");
+    server
+        .ok(
+            &acme.admin,
+            "mutation($id: ID!) { deleteCrmComplaint(id: $id) }",
+            json!({"id": complaint["createCrmComplaint"]["id"]}),
+        )
+        .await;
+    server
+        .ok(&acme.admin, delete, json!({"id": cus["id"]}))
+        .await;
+    let (body, _) = server
+        .graphql(
+            &acme.admin,
+            "mutation($id: ID!) { deleteOrgRegion(id: $id) }",
+            json!({"id": hz}),
+        )
+        .await;
+    assert!(
+        body.get("errors").is_none(),
+        "nothing refers to the region any more: {body}"
+    );
 }

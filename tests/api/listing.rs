@@ -247,7 +247,19 @@ async fn bad_filters_and_page_sizes_are_refused_with_codes() {
 async fn a_null_operand_is_refused_with_a_hint() {
     let server = TestServer::new().await;
     let acme = server.tenant("acme", &["org", "crm"]).await;
-    let (body, _) = server.graphql(&acme.admin, "{ crmCustomers(filter: {grade: {eq: null}}) { totalCount } }", json!({})).await;
+    let (body, _) = server
+        .graphql(
+            &acme.admin,
+            "{ crmCustomers(filter: {grade: {eq: null}}) { totalCount } }",
+            json!({}),
+        )
+        .await;
     assert_eq!(error_code(&body), "BAD_REQUEST", "{body}");
-    assert!(body["errors"][0]["message"].as_str().unwrap_or_default().contains("isNull"), "{body}");
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("isNull"),
+        "{body}"
+    );
 }
