@@ -3,7 +3,7 @@
 use jingxi_tests::{TestServer, error_code};
 use serde_json::json;
 
-use crate::fixtures::{CUSTOMER_FIELDS, customer, customer_input, region};
+use crate::fixtures::{CUSTOMER_FIELDS, complaint, customer, customer_input, region};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn creates_reads_updates_and_deletes_a_customer() {
@@ -236,14 +236,7 @@ async fn a_referenced_record_cannot_be_deleted() {
         customer_input("CUS-1", "浙江新宇", &hz, "成交客户", "1.00"),
     )
     .await;
-    let complaint = server
-        .ok(
-            &acme.admin,
-            "mutation($input: CrmComplaintInput!) { createCrmComplaint(input: $input) { id } }",
-            json!({"input": {"customerId": cus["id"], "channel": "电话", "receivedAt": "2026-11-20T09:00:00Z",
-                "category": "服务态度", "severity": "一般", "description": "回访不及时", "acceptSlaHours": 24, "resolveSlaHours": 72}}),
-        )
-        .await;
+    let complaint = complaint(&server, &acme.admin, &cus["id"], "回访不及时").await;
     let delete = "mutation($id: ID!) { deleteCrmCustomer(id: $id) }";
     let (body, _) = server
         .graphql(&acme.admin, delete, json!({"id": cus["id"]}))
@@ -265,7 +258,7 @@ async fn a_referenced_record_cannot_be_deleted() {
         .ok(
             &acme.admin,
             "mutation($id: ID!) { deleteCrmComplaint(id: $id) }",
-            json!({"id": complaint["createCrmComplaint"]["id"]}),
+            json!({"id": complaint}),
         )
         .await;
     server

@@ -44,3 +44,16 @@ pub async fn customer(server: &TestServer, token: &str, input: Value) -> Value {
     );
     server.ok(token, &query, json!({"input": input})).await["createCrmCustomer"].clone()
 }
+
+/// Creates a complaint (服务态度, received 2026-11-20) about a customer and returns its id.
+pub async fn complaint(
+    server: &TestServer,
+    token: &str,
+    customer_id: &Value,
+    description: &str,
+) -> Value {
+    let input = json!({"customerId": customer_id, "channel": "电话", "receivedAt": "2026-11-20T09:00:00Z",
+        "category": "服务态度", "severity": "一般", "description": description, "acceptSlaHours": 24, "resolveSlaHours": 72});
+    let query = "mutation($input: CrmComplaintInput!) { createCrmComplaint(input: $input) { id } }";
+    server.ok(token, query, json!({"input": input})).await["createCrmComplaint"]["id"].clone()
+}

@@ -4,7 +4,7 @@
 use jingxi_tests::{TestServer, error_code};
 use serde_json::json;
 
-use crate::fixtures::{customer, customer_input, region};
+use crate::fixtures::{complaint, customer, customer_input, region};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_role_without_read_gets_nothing() {
@@ -132,22 +132,9 @@ async fn nested_references_follow_the_targets_read_grant() {
     let spec = server
         .user(&acme, "spec@acme.test", &["complaints_only"], None)
         .await;
-    let complaint = server
-        .ok(
-            &acme.admin,
-            "mutation($input: CrmComplaintInput!) { createCrmComplaint(input: $input) { id } }",
-            json!({"input": {"customerId": cus["id"], "channel": "电话", "receivedAt": "2026-11-20T09:00:00Z", "category": "服务态度",
-                "severity": "重要", "description": "上门服务迟到三小时", "acceptSlaHours": 24, "resolveSlaHours": 48}}),
-        )
-        .await;
+    let complaint = complaint(&server, &acme.admin, &cus["id"], "上门服务迟到三小时").await;
     let query = "query($id: ID!) { crmComplaint(id: $id) { description customer { name region { name } } } }";
-    let data = server
-        .ok(
-            &spec,
-            query,
-            json!({"id": complaint["createCrmComplaint"]["id"]}),
-        )
-        .await;
+    let data = server.ok(&spec, query, json!({"id": complaint})).await;
     let seen = &data["crmComplaint"];
     assert_eq!(seen["description"], "上门服务迟到三小时");
     assert!(
@@ -155,11 +142,7 @@ async fn nested_references_follow_the_targets_read_grant() {
         "no read grant on crm.customer: the nested customer is null"
     );
     let admin = server
-        .ok(
-            &acme.admin,
-            query,
-            json!({"id": complaint["createCrmComplaint"]["id"]}),
-        )
+        .ok(&acme.admin, query, json!({"id": complaint}))
         .await;
     assert_eq!(admin["crmComplaint"]["customer"]["name"], "杭州恒达");
     assert_eq!(admin["crmComplaint"]["customer"]["region"]["name"], "杭州");
