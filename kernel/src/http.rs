@@ -7,8 +7,10 @@
 use std::net::TcpListener;
 use std::sync::Arc;
 
+use actix_web::dev::ServiceResponse;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{ACCEPT_LANGUAGE, AUTHORIZATION, CONTENT_TYPE};
+use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers};
 use actix_web::{App as ActixApp, HttpRequest, HttpResponse, HttpServer, web};
 use serde::Deserialize;
 
@@ -150,6 +152,24 @@ async fn login(state: web::Data<State>, request: HttpRequest, body: web::Bytes) 
     }
 }
 
+/// A body over `http.max_body_bytes` is answered like every other refusal: GraphQL-shaped JSON
+/// with `LIMIT_EXCEEDED`, instead of actix-web's plain-text 413.
+fn body_too_large<B>(response: ServiceResponse<B>) -> actix_web::Result<ErrorHandlerResponse<B>> {
+    let (request, _) = response.into_parts();
+    let locale = locale(&request);
+    let body = graphql_error(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        Code::LimitExceeded,
+        &locale.pick(
+            "请求体过大。",
+            "The request body is too large. Hint: split the batch.",
+        ),
+    );
+    Ok(ErrorHandlerResponse::Response(
+        ServiceResponse::new(request, body).map_into_right_body(),
+    ))
+}
+
 async fn healthz() -> HttpResponse {
     json_response(StatusCode::OK, &serde_json::json!({"status": "ok"}))
 }
@@ -172,6 +192,7 @@ pub fn serve(
     };
     let server = HttpServer::new(move || {
         ActixApp::new()
+            .wrap(ErrorHandlers::new().handler(StatusCode::PAYLOAD_TOO_LARGE, body_too_large))
             .app_data(web::Data::new(state.clone()))
             .app_data(web::PayloadConfig::new(max_body))
             .route("/graphql", web::post().to(graphql_endpoint))

@@ -7,6 +7,7 @@ mod crud;
 mod demo;
 mod fixtures;
 mod isolation;
+mod limits;
 mod listing;
 mod modules;
 mod permissions;

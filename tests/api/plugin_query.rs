@@ -24,7 +24,9 @@ async fn probe(server: &TestServer, token: &str, input: Value) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn plugin_reads_only_what_its_caller_may_read() {
-    let server = TestServer::new().await;
+    // The time limit of a hook call includes the queries it makes; these tests are about what a
+    // plugin may read and how often, so the limit is generous.
+    let server = TestServer::configured(|config| config.plugins.hook_timeout_ms = 5_000).await;
     server
         .kernel
         .install_plugin(fixture_wasm("spy"))
@@ -91,7 +93,9 @@ async fn plugin_reads_only_what_its_caller_may_read() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn plugin_queries_are_bounded_and_limited_to_declared_entities() {
-    let server = TestServer::new().await;
+    // The time limit of a hook call includes the queries it makes; these tests are about what a
+    // plugin may read and how often, so the limit is generous.
+    let server = TestServer::configured(|config| config.plugins.hook_timeout_ms = 5_000).await;
     server
         .kernel
         .install_plugin(fixture_wasm("spy"))

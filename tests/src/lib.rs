@@ -140,6 +140,9 @@ impl TestServer {
         config.plugins.cache_dir = workspace().join("target/test-plugin-cache");
         config.http.workers = 2;
         config.api.refresh_interval_ms = 100;
+        // The sandbox's time limits are tested on their own (kernel/tests/sandbox.rs); here a
+        // busy machine must not turn a slow but correct hook call into a failure.
+        config.plugins.hook_timeout_ms = 2_000;
         change(&mut config);
         Self::start(config, dir, plugins).await
     }
