@@ -179,9 +179,15 @@ fn reports_traps_as_plugin_failures() {
     let dir = tempfile::tempdir().expect("temp dir");
     let host = PluginHost::new(config(dir.path())).expect("host");
     let plugin = hostile(&host);
-    // Rust's panic machinery reads `RUST_BACKTRACE` before it prints, and the sandbox has no
-    // environment.
-    check_validate_fails(&plugin, "panic", "`wasi:cli/environment@");
+    // The SDK sends the panic message to the kernel's log; the call fails as a trap.
+    let logs = captured_logs(|| {
+        check_validate_fails(
+            &plugin,
+            "panic",
+            "plugin hostile failed in validate: wasm trap: ",
+        );
+    });
+    assert!(logs.contains("plugin panicked"), "{logs}");
     // The shadow stack in linear memory overflows below address 0.
     let error = check_validate_fails(
         &plugin,

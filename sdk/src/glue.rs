@@ -117,7 +117,21 @@ fn parse_records(records: &[String]) -> Result<Vec<Record>, HookError> {
     records.iter().map(|json| parse_record(json)).collect()
 }
 
+/// Sends a panic's message to the kernel's log instead of standard error (which the sandbox does
+/// not provide), so the operator sees why a hook call failed.
+#[cfg(target_family = "wasm")]
+fn report_panics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        std::panic::set_hook(Box::new(|info| {
+            log(Level::Error, &format!("plugin panicked: {info}"))
+        }));
+    });
+}
+
 pub fn describe<P: Plugin>() -> String {
+    #[cfg(target_family = "wasm")]
+    report_panics();
     P::manifest().to_json()
 }
 
@@ -127,6 +141,7 @@ pub fn validate<P: Plugin>(
     entity: String,
     records: Vec<String>,
 ) -> Result<Vec<Vec<WitFieldError>>, WitHookError> {
+    report_panics();
     let ctx = context(ctx);
     let records = parse_records(&records).map_err(hook_error)?;
     Ok(records
@@ -156,6 +171,7 @@ pub fn compute<P: Plugin>(
     entity: String,
     records: Vec<String>,
 ) -> Result<Vec<String>, WitHookError> {
+    report_panics();
     let ctx = context(ctx);
     let mut records = parse_records(&records).map_err(hook_error)?;
     for record in &mut records {
@@ -175,6 +191,7 @@ pub fn on_transition<P: Plugin>(
     record: String,
     comment: String,
 ) -> Result<Vec<WitEffect>, WitHookError> {
+    report_panics();
     let ctx = context(ctx);
     let record = parse_record(&record).map_err(hook_error)?;
     let effects =
@@ -202,6 +219,7 @@ pub fn on_transition<P: Plugin>(
 
 #[cfg(target_family = "wasm")]
 pub fn kpi<P: Plugin>(ctx: WitContext, id: String, params: String) -> Result<String, WitHookError> {
+    report_panics();
     let ctx = context(ctx);
     let params: serde_json::Value = serde_json::from_str(&params)
         .map_err(|error| WitHookError::InvalidInput(error.to_string()))?;
