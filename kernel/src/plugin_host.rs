@@ -468,16 +468,7 @@ impl LoadedPlugin {
                 bindings::validate(plugin, store, ctx, entity, records)
             })?;
         let lists = self.inner.refused(hook, answer)?;
-        if lists.len() != records.len() {
-            return Err(self.inner.failed(
-                hook,
-                format!(
-                    "returned {} error lists for {} records",
-                    lists.len(),
-                    records.len()
-                ),
-            ));
-        }
+        self.inner.check_count(hook, lists.len(), records.len())?;
         let size = lists
             .iter()
             .flatten()
@@ -504,16 +495,8 @@ impl LoadedPlugin {
                 bindings::compute(plugin, store, ctx, entity, records)
             })?;
         let computed = self.inner.refused(hook, answer)?;
-        if computed.len() != records.len() {
-            return Err(self.inner.failed(
-                hook,
-                format!(
-                    "returned {} records for {} records",
-                    computed.len(),
-                    records.len()
-                ),
-            ));
-        }
+        self.inner
+            .check_count(hook, computed.len(), records.len())?;
         self.inner
             .check_output_size(hook, computed.iter().map(String::len).sum())?;
         for (record_idx, record) in computed.iter().enumerate() {
@@ -608,6 +591,17 @@ impl Hook {
 }
 
 impl PluginInner {
+    /// A batch hook answers once per record, in order; anything else breaks the contract.
+    fn check_count(&self, hook: Hook, answered: usize, records: usize) -> Result<()> {
+        if answered == records {
+            return Ok(());
+        }
+        Err(self.failed(
+            hook,
+            format!("returned {answered} answers for {records} records"),
+        ))
+    }
+
     /// Runs one hook in a fresh store and instance, within the call limits.
     fn call<R>(
         &self,

@@ -361,12 +361,44 @@ impl Store {
         select
             .cond_where(scope(&entity.table, access))
             .and_where(col(&entity.table, "id").is_in(ids.iter().copied()));
+        self.fetch(entity, access.tenant_id, &select).await
+    }
+
+    /// Which of `ids` name records the caller may reach; reads the ids only.
+    pub async fn existing_ids(
+        &self,
+        access: &Access,
+        entity: &EntityDef,
+        ids: &[Uuid],
+    ) -> Result<Vec<Uuid>> {
+        if ids.is_empty() || access.rows == Rows::None {
+            return Ok(Vec::new());
+        }
+        let mut select = Query::select();
+        select
+            .from(Alias::new(&entity.table))
+            .column((Alias::new(&entity.table), Alias::new("id")))
+            .cond_where(scope(&entity.table, access))
+            .and_where(col(&entity.table, "id").is_in(ids.iter().copied()));
         let rows = self.db.query_all(self.backend.build(&select)).await?;
+        rows.iter()
+            .map(|row| Ok(row.try_get::<Uuid>("", "id")?))
+            .collect()
+    }
+
+    /// Runs a select of `select_columns` and decodes the records with their child rows.
+    async fn fetch(
+        &self,
+        entity: &EntityDef,
+        tenant_id: i64,
+        select: &SelectStatement,
+    ) -> Result<Vec<Record>> {
+        let rows = self.db.query_all(self.backend.build(select)).await?;
         let mut records = rows
             .iter()
             .map(|row| decode(entity, row, self.backend))
             .collect::<Result<Vec<_>>>()?;
-        self.load_children(&self.db, entity, access.tenant_id, &mut records)
+        self.load_children(&self.db, entity, tenant_id, &mut records)
             .await?;
         Ok(records)
     }
@@ -415,14 +447,7 @@ impl Store {
         }
         select.order_by((Alias::new(&entity.table), Alias::new("id")), SqlOrder::Asc);
         select.limit(page.limit).offset(page.offset);
-        let rows = self.db.query_all(self.backend.build(&select)).await?;
-        let mut records = rows
-            .iter()
-            .map(|row| decode(entity, row, self.backend))
-            .collect::<Result<Vec<_>>>()?;
-        self.load_children(&self.db, entity, access.tenant_id, &mut records)
-            .await?;
-        Ok(records)
+        self.fetch(entity, access.tenant_id, &select).await
     }
 
     /// How many records the caller may see that match the filter.
