@@ -14,6 +14,38 @@ pub struct Config {
     pub http: HttpConfig,
     pub plugins: PluginHostConfig,
     pub api: ApiConfig,
+    pub webhooks: WebhookConfig,
+}
+
+/// Delivery of events to the webhooks tenants register.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebhookConfig {
+    /// Deliver at all (`false` keeps events in the outbox for another node to send).
+    pub enabled: bool,
+    /// How often (ms) the outbox is checked for new events and due retries.
+    pub poll_interval_ms: u64,
+    /// Longest one delivery may take, in ms.
+    pub timeout_ms: u64,
+    /// Attempts before a delivery is given up (and marked failed).
+    pub max_attempts: u32,
+    /// Wait before the first retry, in ms; doubles with each attempt.
+    pub retry_base_ms: u64,
+    /// Longest wait between retries, in ms.
+    pub retry_max_ms: u64,
+}
+
+impl Default for WebhookConfig {
+    fn default() -> Self {
+        WebhookConfig {
+            enabled: true,
+            poll_interval_ms: 500,
+            timeout_ms: 5000,
+            max_attempts: 10,
+            retry_base_ms: 1000,
+            retry_max_ms: 3_600_000,
+        }
+    }
 }
 
 /// Where records live.

@@ -4,6 +4,7 @@
 //! **Invariant:** resolvers never build queries; they call `runtime::Kernel`, which derives the
 //! store access from the principal. Errors carry a stable `extensions.code`.
 
+mod events;
 mod filter;
 mod schema;
 
@@ -166,4 +167,64 @@ pub async fn execute(
     };
     let loader = schema::record_loader(context.clone());
     ensure_codes(schema.execute(request.data(context).data(loader)).await)
+}
+
+/// A message for the client of a subscription websocket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WsOut {
+    Text(String),
+    Close(u16, String),
+}
+
+/// The subprotocol to answer a websocket upgrade with: the first of the client's offers that
+/// is `graphql-transport-ws` or `graphql-ws`; `graphql-transport-ws` when it offers none.
+pub fn ws_protocol(offered: Option<&str>) -> Option<&'static str> {
+    use async_graphql::http::WebSocketProtocols;
+    match offered {
+        None => Some(WebSocketProtocols::GraphQLWS.sec_websocket_protocol()),
+        Some(list) => list
+            .split(',')
+            .find_map(|p| p.trim().parse::<WebSocketProtocols>().ok())
+            .map(|p| p.sec_websocket_protocol()),
+    }
+}
+
+/// Runs GraphQL subscriptions over a websocket for an authenticated principal: `input` is the
+/// client's text frames, the answer the frames to send back. Each subscriber hears only of
+/// records its own read permissions show.
+pub async fn websocket(
+    kernel: &Arc<Kernel>,
+    schemas: &SchemaCache,
+    principal: Arc<Principal>,
+    locale: Locale,
+    protocol: &str,
+    input: impl futures_util::Stream<Item = Vec<u8>> + Send + Unpin + 'static,
+) -> Result<impl futures_util::Stream<Item = WsOut> + Send + Unpin + 'static, Response> {
+    use async_graphql::http::{WebSocket, WebSocketProtocols, WsMessage};
+    use futures_util::StreamExt;
+    let protocol: WebSocketProtocols = protocol
+        .parse()
+        .map_err(|_| error_response(Code::BadRequest, "unsupported websocket subprotocol"))?;
+    let catalog = kernel
+        .catalog(principal.tenant_id)
+        .await
+        .map_err(|error| error_response(error.code(), &error.to_string()))?;
+    let schema = schemas
+        .schema(kernel, &catalog)
+        .map_err(|error| error_response(Code::Internal, &error.message))?;
+    let context = RequestContext {
+        kernel: kernel.clone(),
+        principal,
+        catalog,
+        locale,
+    };
+    let mut data = async_graphql::Data::default();
+    data.insert(schema::record_loader(context.clone()));
+    data.insert(context);
+    Ok(WebSocket::new(schema, input, protocol)
+        .connection_data(data)
+        .map(|message| match message {
+            WsMessage::Text(text) => WsOut::Text(text),
+            WsMessage::Close(code, reason) => WsOut::Close(code, reason),
+        }))
 }

@@ -1,6 +1,7 @@
 //! HTTP: authenticates the caller and hands GraphQL requests to `graphql`.
 //!
-//! Routes: `POST /graphql` (Bearer token), `POST /auth/login` (password → token), `GET /healthz`.
+//! Routes: `POST /graphql` (Bearer token), `GET /graphql/ws` (subscriptions over a websocket,
+//! Bearer token or `?token=`), `POST /auth/login` (password → token), `GET /healthz`.
 //!
 //! **Invariant:** no request reaches a tenant's schema without an authenticated principal.
 
@@ -9,7 +10,9 @@ use std::sync::Arc;
 
 use actix_web::dev::ServiceResponse;
 use actix_web::http::StatusCode;
-use actix_web::http::header::{ACCEPT_LANGUAGE, AUTHORIZATION, CONTENT_TYPE};
+use actix_web::http::header::{
+    ACCEPT_LANGUAGE, AUTHORIZATION, CONTENT_TYPE, SEC_WEBSOCKET_PROTOCOL,
+};
 use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers};
 use actix_web::{App as ActixApp, HttpRequest, HttpResponse, HttpServer, web};
 use serde::Deserialize;
@@ -45,13 +48,8 @@ fn graphql_error(status: StatusCode, code: Code, message: &str) -> HttpResponse 
     json_response(status, &graphql::error_response(code, message))
 }
 
-async fn graphql_endpoint(
-    state: web::Data<State>,
-    request: HttpRequest,
-    body: web::Bytes,
-) -> HttpResponse {
-    let locale = locale(&request);
-    let token = request
+fn bearer(request: &HttpRequest) -> Option<&str> {
+    request
         .headers()
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -59,37 +57,153 @@ async fn graphql_endpoint(
             v.strip_prefix("Bearer ")
                 .or_else(|| v.strip_prefix("bearer "))
         })
-        .map(str::trim);
+        .map(str::trim)
+}
+
+/// The token of a websocket upgrade: browsers cannot set headers on one, so `?token=` works too.
+fn query_token(request: &HttpRequest) -> Option<String> {
+    web::Query::<std::collections::HashMap<String, String>>::from_query(request.query_string())
+        .ok()
+        .and_then(|q| q.get("token").cloned())
+}
+
+/// The principal of a request, or the 401/500 answer to give instead.
+async fn authenticate(
+    state: &State,
+    request: &HttpRequest,
+    locale: Locale,
+    allow_query: bool,
+) -> Result<Arc<crate::permissions::Principal>, HttpResponse> {
+    let from_query = allow_query.then(|| query_token(request)).flatten();
+    let token = bearer(request).map(str::to_string).or(from_query);
     let Some(token) = token.filter(|t| !t.is_empty()) else {
-        return graphql_error(
+        return Err(graphql_error(
             StatusCode::UNAUTHORIZED,
             Code::Unauthenticated,
             &locale.pick(
                 "缺少访问令牌。请在 Authorization: Bearer <token> 中提供。",
                 "Missing token. Hint: send Authorization: Bearer <token>.",
             ),
-        );
+        ));
     };
-    let principal = match state.kernel.authenticate(token).await {
-        Ok(Some(principal)) => principal,
-        Ok(None) => {
-            return graphql_error(
-                StatusCode::UNAUTHORIZED,
-                Code::Unauthenticated,
-                &locale.pick(
-                    "访问令牌无效、已过期或已吊销。",
-                    "The token is invalid, expired or revoked.",
-                ),
-            );
-        }
+    match state.kernel.authenticate(&token).await {
+        Ok(Some(principal)) => Ok(principal),
+        Ok(None) => Err(graphql_error(
+            StatusCode::UNAUTHORIZED,
+            Code::Unauthenticated,
+            &locale.pick(
+                "访问令牌无效、已过期或已吊销。",
+                "The token is invalid, expired or revoked.",
+            ),
+        )),
         Err(error) => {
             tracing::error!(%error, "authentication failed");
-            return graphql_error(
+            Err(graphql_error(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 Code::Internal,
                 "Internal error.",
-            );
+            ))
         }
+    }
+}
+
+/// Subscriptions: a websocket speaking `graphql-transport-ws` (or the older `graphql-ws`).
+async fn graphql_ws(
+    state: web::Data<State>,
+    request: HttpRequest,
+    payload: web::Payload,
+) -> HttpResponse {
+    use futures_util::StreamExt;
+    let locale = locale(&request);
+    let principal = match authenticate(&state, &request, locale, true).await {
+        Ok(principal) => principal,
+        Err(response) => return response,
+    };
+    let offered = request
+        .headers()
+        .get(SEC_WEBSOCKET_PROTOCOL)
+        .and_then(|v| v.to_str().ok());
+    let Some(protocol) = graphql::ws_protocol(offered) else {
+        return graphql_error(
+            StatusCode::BAD_REQUEST,
+            Code::BadRequest,
+            "Unsupported websocket subprotocol. Hint: use graphql-transport-ws.",
+        );
+    };
+    let (mut response, mut session, mut messages) = match actix_ws::handle(&request, payload) {
+        Ok(parts) => parts,
+        Err(error) => return error.error_response(),
+    };
+    response.headers_mut().insert(
+        SEC_WEBSOCKET_PROTOCOL,
+        actix_web::http::header::HeaderValue::from_static(protocol),
+    );
+    // Frames from the client go to the GraphQL protocol; pings are answered here.
+    let (frames, inbox) = tokio::sync::mpsc::channel::<Vec<u8>>(64);
+    let mut pong = session.clone();
+    actix_web::rt::spawn(async move {
+        while let Some(Ok(message)) = messages.next().await {
+            let frame = match message {
+                actix_ws::Message::Text(text) => text.as_bytes().to_vec(),
+                actix_ws::Message::Binary(bytes) => bytes.to_vec(),
+                actix_ws::Message::Ping(bytes) => {
+                    let _ = pong.pong(&bytes).await;
+                    continue;
+                }
+                actix_ws::Message::Close(_) => break,
+                _ => continue,
+            };
+            if frames.send(frame).await.is_err() {
+                break;
+            }
+        }
+    });
+    let input = futures_util::stream::unfold(inbox, |mut inbox| async move {
+        inbox.recv().await.map(|frame| (frame, inbox))
+    })
+    .boxed();
+    let kernel = state.kernel.clone();
+    let schemas = state.schemas.clone();
+    actix_web::rt::spawn(async move {
+        let mut output =
+            match graphql::websocket(&kernel, &schemas, principal, locale, protocol, input).await {
+                Ok(output) => output,
+                Err(_) => {
+                    let _ = session.close(None).await;
+                    return;
+                }
+            };
+        while let Some(message) = output.next().await {
+            match message {
+                graphql::WsOut::Text(text) => {
+                    if session.text(text).await.is_err() {
+                        return;
+                    }
+                }
+                graphql::WsOut::Close(code, reason) => {
+                    let reason = actix_ws::CloseReason {
+                        code: actix_ws::CloseCode::from(code),
+                        description: Some(reason),
+                    };
+                    let _ = session.close(Some(reason)).await;
+                    return;
+                }
+            }
+        }
+        let _ = session.close(None).await;
+    });
+    response
+}
+
+async fn graphql_endpoint(
+    state: web::Data<State>,
+    request: HttpRequest,
+    body: web::Bytes,
+) -> HttpResponse {
+    let locale = locale(&request);
+    let principal = match authenticate(&state, &request, locale, false).await {
+        Ok(principal) => principal,
+        Err(response) => return response,
     };
     let gql_request = match graphql::parse_request(&body) {
         Ok(request) => request,
@@ -196,6 +310,7 @@ pub fn serve(
             .app_data(web::Data::new(state.clone()))
             .app_data(web::PayloadConfig::new(max_body))
             .route("/graphql", web::post().to(graphql_endpoint))
+            .route("/graphql/ws", web::get().to(graphql_ws))
             .route("/auth/login", web::post().to(login))
             .route("/healthz", web::get().to(healthz))
     })

@@ -32,13 +32,21 @@ pub async fn app(config: Config) -> anyhow::Result<Arc<Kernel>> {
     Kernel::open(config).await
 }
 
-/// Serves the API on `listener` and keeps every tenant's schema in step with changes made by
-/// other processes. Resolves when the server stops.
+/// Serves the API on `listener`, delivers webhooks, and keeps every tenant's schema in step with
+/// changes made by other processes. Resolves when the server stops.
 pub async fn serve(kernel: Arc<Kernel>, listener: TcpListener) -> anyhow::Result<()> {
     let server = http::serve(kernel.clone(), listener)?;
+    let webhooks = kernel
+        .config
+        .webhooks
+        .enabled
+        .then(|| tokio::spawn(kernel.clone().run_webhooks()));
     let refresher = tokio::spawn(refresh_loop(kernel));
     let result = server.await;
     refresher.abort();
+    if let Some(webhooks) = webhooks {
+        webhooks.abort();
+    }
     Ok(result?)
 }
 

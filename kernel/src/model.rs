@@ -5,12 +5,14 @@
 //! layers can rely on its field kinds without re-checking.
 
 mod validation;
+mod workflow;
 
 use std::sync::{Arc, LazyLock};
 
 use serde_json::{Map, Value};
 
 pub use validation::{FieldIssue, Locale, parse_decimal};
+pub use workflow::{Compare, RouteDef, StateDef, TransitionDef, WorkflowDef, decimal_of};
 
 /// The plugin contract major/minor versions this kernel serves.
 pub const CONTRACT_VERSION: &str = "0.1.0";
@@ -94,6 +96,8 @@ pub struct EntityDef {
     pub indexes: Vec<Vec<String>>,
     /// The JSON Schema as declared (Chinese titles, `x-jingxi` intact).
     pub schema: Value,
+    /// The state machine `state` follows, when the plugin declares one.
+    pub workflow: Option<WorkflowDef>,
     validator: jsonschema::Validator,
 }
 
@@ -109,6 +113,8 @@ pub struct ChildDef {
     pub title: String,
     pub title_en: String,
     pub fields: Vec<FieldDef>,
+    /// Field-level permission level of the whole child table (`x-jingxi.level`).
+    pub level: u8,
 }
 
 #[derive(Debug, Clone)]
@@ -122,6 +128,9 @@ pub struct FieldDef {
     pub index: bool,
     pub unique: bool,
     pub computed: bool,
+    /// Field-level permission level (`x-jingxi.level`): 0 is readable with `read`, N needs a
+    /// `read_level:N` grant (or higher).
+    pub level: u8,
     pub title: String,
     pub title_en: String,
 }
@@ -246,8 +255,36 @@ impl PluginDef {
         {
             let name = str_at(entity, "/name").unwrap_or_default();
             let schema = entity.get("schema").cloned().unwrap_or(Value::Null);
-            entities.push(Arc::new(EntityDef::new(&id, name, schema)?));
+            entities.push(EntityDef::new(&id, name, schema)?);
         }
+        for workflow in manifest
+            .get("workflows")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let name = str_at(workflow, "/entity").unwrap_or_default();
+            let Some(entity) = entities.iter_mut().find(|e| e.name == name) else {
+                return Err(Error::Entity {
+                    entity: format!("{id}.{name}"),
+                    message: "a workflow names an entity this plugin does not declare".into(),
+                });
+            };
+            if entity.workflow.is_some() {
+                return Err(Error::Entity {
+                    entity: entity.qualified.clone(),
+                    message: "an entity has at most one workflow".into(),
+                });
+            }
+            entity.workflow =
+                Some(
+                    WorkflowDef::parse(workflow, entity).map_err(|message| Error::Entity {
+                        entity: entity.qualified.clone(),
+                        message: format!("workflow: {message}"),
+                    })?,
+                );
+        }
+        let entities: Vec<Arc<EntityDef>> = entities.into_iter().map(Arc::new).collect();
         let mut grants = Vec::new();
         for grant in manifest
             .get("grants")
@@ -302,6 +339,9 @@ impl PluginDef {
             };
             let owner = &old_entity.qualified;
             compare_fields(owner, &old_entity.fields, &new_entity.fields, &mut problems);
+            if let Some(old_workflow) = &old_entity.workflow {
+                problems.extend(old_workflow.upgrade_problems(owner, new_entity.workflow.as_ref()));
+            }
             for old_child in &old_entity.children {
                 match new_entity
                     .children
@@ -447,6 +487,7 @@ impl EntityDef {
                     title: child_title,
                     name: field_name.clone(),
                     fields: defs,
+                    level: level_of(property),
                 });
             } else {
                 fields.push(field_def(field_name, property, &required).map_err(&fail)?);
@@ -486,6 +527,7 @@ impl EntityDef {
             validator,
             schema,
             qualified,
+            workflow: None,
         })
     }
 
@@ -551,10 +593,18 @@ fn field_def(name: &str, property: &Value, required: &[String]) -> Result<FieldD
         index: flag("index") || matches!(kind, FieldKind::Ref { .. }),
         unique: flag("unique"),
         computed: flag("computed"),
+        level: level_of(property),
         title_en: english_title(property, &title),
         title,
         kind,
     })
+}
+
+fn level_of(property: &Value) -> u8 {
+    property
+        .pointer("/x-jingxi/level")
+        .and_then(Value::as_u64)
+        .map_or(0, |level| level.min(9) as u8)
 }
 
 fn field_kind(name: &str, property: &Value) -> Result<FieldKind, String> {

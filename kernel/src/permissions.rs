@@ -64,12 +64,24 @@ pub struct Principal {
     pub roles: Vec<String>,
     /// Broadest scope per (qualified entity, action).
     scopes: HashMap<(String, Action), Scope>,
+    /// Highest field level readable per qualified entity (`read_level:N` grants).
+    levels: HashMap<String, u8>,
 }
 
 impl Principal {
     pub fn new(row: PrincipalRow, grants: &[GrantRow]) -> Principal {
         let mut scopes: HashMap<(String, Action), Scope> = HashMap::new();
+        let mut levels: HashMap<String, u8> = HashMap::new();
         for grant in grants {
+            if let Some(level) = grant
+                .action
+                .strip_prefix("read_level:")
+                .and_then(|n| n.parse::<u8>().ok())
+            {
+                let slot = levels.entry(grant.entity.clone()).or_insert(0);
+                *slot = (*slot).max(level.min(store::Access::ALL_LEVELS));
+                continue;
+            }
             let action = match grant.action.as_str() {
                 "read" => Action::Read,
                 "create" => Action::Create,
@@ -95,7 +107,16 @@ impl Principal {
             org_unit_path: row.org_unit_path,
             roles: row.roles,
             scopes,
+            levels,
         }
+    }
+
+    /// The highest field level of `entity` the caller may read (0 without `read_level` grants).
+    pub fn level(&self, entity: &str) -> u8 {
+        if self.is_admin() {
+            return store::Access::ALL_LEVELS;
+        }
+        self.levels.get(entity).copied().unwrap_or(0)
     }
 
     pub fn is_admin(&self) -> bool {
@@ -131,6 +152,7 @@ impl Principal {
             user_id: self.user_id,
             org_unit_id: self.org_unit_id,
             rows,
+            level: self.level(entity),
         }
     }
 }
@@ -200,6 +222,22 @@ mod tests {
             p.access("crm.customer", Action::Read).rows,
             Rows::OrgUnit { path: "/a/".into() }
         );
+    }
+
+    #[test]
+    fn read_level_grants_raise_the_field_level_of_their_entity_only() {
+        let p = principal(
+            &["complaint_sup"],
+            &[
+                ("crm.complaint", "read", "all"),
+                ("crm.complaint", "read_level:1", "all"),
+                ("crm.complaint", "read_level:3", "own"),
+            ],
+            None,
+        );
+        assert_eq!(p.access("crm.complaint", Action::Read).level, 3);
+        assert_eq!(p.access("crm.customer", Action::Read).level, 0);
+        assert_eq!(principal(&["admin"], &[], None).level("crm.customer"), 9);
     }
 
     #[test]

@@ -708,8 +708,23 @@ impl PluginInner {
     }
 
     /// Unwraps the plugin's own answer; a `hook-error` becomes [`Error::PluginFailed`].
-    fn refused<T>(&self, hook: Hook, answer: std::result::Result<T, String>) -> Result<T> {
-        answer.map_err(|message| self.failed(hook, message))
+    fn refused<T>(
+        &self,
+        hook: Hook,
+        answer: std::result::Result<T, bindings::Refusal>,
+    ) -> Result<T> {
+        answer.map_err(|refusal| {
+            if refusal.input {
+                let (message, _) = sandbox::escape_capped(&refusal.message, MAX_MESSAGE_BYTES);
+                Error::Refused {
+                    plugin: self.id.clone(),
+                    hook: hook.name(),
+                    message,
+                }
+            } else {
+                self.failed(hook, refusal.message)
+            }
+        })
     }
 
     fn check_output_size(&self, hook: Hook, size: usize) -> Result<()> {

@@ -4,8 +4,10 @@
 //! **Invariant:** every record operation takes a [`Principal`]; the store receives the access it
 //! derives, so no path reaches records without tenant and row predicates.
 
+mod events;
 mod query;
 mod tenancy;
+mod workflow;
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -23,7 +25,9 @@ use crate::permissions::{Action, Principal};
 use crate::plugin_host::{self, HookContext, LoadedPlugin, PluginHost};
 use crate::store::{self, Filter, Order, Page, Record, Store};
 
+pub use events::{ChangeEvent, HistoryEntry};
 pub use tenancy::TenantCatalog;
+pub use workflow::TransitionView;
 
 /// A plugin installed on this kernel: its checked manifest and its compiled component.
 #[derive(Debug)]
@@ -113,6 +117,7 @@ impl ErrorCode for Error {
             Error::LimitExceeded(_) => Code::LimitExceeded,
             Error::Plugin(error) => match error {
                 plugin_host::Error::LimitExceeded { .. } => Code::LimitExceeded,
+                plugin_host::Error::Refused { .. } => Code::ValidationFailed,
                 plugin_host::Error::TooLarge { what, .. } if *what != "plugin wasm" => {
                     Code::LimitExceeded
                 }
@@ -159,6 +164,8 @@ pub struct Kernel {
     plugins: RwLock<HashMap<String, Arc<InstalledPlugin>>>,
     catalogs: RwLock<HashMap<i64, Arc<TenantCatalog>>>,
     principals: RwLock<HashMap<String, (Instant, Arc<Principal>)>>,
+    /// Committed changes, for subscriptions on this node.
+    events: tokio::sync::broadcast::Sender<Arc<ChangeEvent>>,
 }
 
 impl std::fmt::Debug for Kernel {
@@ -187,6 +194,7 @@ impl Kernel {
             plugins: RwLock::new(HashMap::new()),
             catalogs: RwLock::new(HashMap::new()),
             principals: RwLock::new(HashMap::new()),
+            events: tokio::sync::broadcast::channel(4096).0,
         });
         kernel.sync_plugins().await?;
         Ok(kernel)
@@ -543,12 +551,6 @@ impl Kernel {
         batch: bool,
     ) -> Result<Vec<RecordIssue>> {
         let (principal, catalog, locale) = (caller.principal, caller.catalog, caller.locale);
-        let tenant_wide = |rows| store::Access {
-            tenant_id: principal.tenant_id,
-            user_id: principal.user_id,
-            org_unit_id: None,
-            rows,
-        };
         let mut issues = Vec::new();
         for field in &entity.fields {
             let crate::model::FieldKind::Ref { target } = &field.kind else {
@@ -586,7 +588,7 @@ impl Kernel {
                 qualified => match catalog.entity(qualified) {
                     Some(target_def) => self
                         .store
-                        .existing_ids(&tenant_wide(store::Rows::All), &target_def, &wanted)
+                        .existing_ids(&tenant_wide(principal), &target_def, &wanted)
                         .await?
                         .into_iter()
                         .map(|id| id.to_string())
@@ -635,16 +637,18 @@ impl Kernel {
             .await?;
         let records = self.compute_fields(caller, entity, records, now).await?;
         let access = principal.access(&entity.qualified, Action::Create);
-        let ids = self
-            .store
-            .insert_records(&access, entity, &records, None, now)
+        let initial = entity.workflow.as_ref().map(|w| w.initial.as_str());
+        let mut tx = self.store.begin().await?;
+        let ids = tx
+            .insert_records(&access, entity, &records, initial, now)
             .await?;
         // The caller just wrote these records, so they get them back even without a read grant.
         let own = store::Access {
             rows: store::Rows::Own,
+            level: store::Access::ALL_LEVELS,
             ..access
         };
-        let mut created = self.store.get_records(&own, entity, &ids).await?;
+        let mut created = tx.get_records(&own, entity, &ids).await?;
         let position: HashMap<String, usize> = ids
             .iter()
             .enumerate()
@@ -656,29 +660,51 @@ impl Kernel {
                 .and_then(|id| position.get(id))
                 .copied()
         });
-        Ok(created)
+        let mut log = events::ChangeLog::new(caller, now);
+        for record in &created {
+            log.push(entity, events::Change::created(record));
+        }
+        let published = log.write(&tx).await?;
+        tx.commit().await?;
+        self.publish(published);
+        let level = principal.level(&entity.qualified);
+        Ok(created
+            .into_iter()
+            .map(|r| events::visible(entity, level, r))
+            .collect())
     }
 
-    /// Applies a JSON merge patch to one record, re-validates the whole record, and stores it if
-    /// `expected_version` still matches.
-    pub async fn update(
+    /// The current record at every field level, if the caller may read it: the base a patch
+    /// merges into (hidden fields must survive a write by someone who cannot see them).
+    async fn current(
+        &self,
+        principal: &Principal,
+        entity: &EntityDef,
+        id: Uuid,
+        locale: Locale,
+    ) -> Result<Record> {
+        let access = store::Access {
+            level: store::Access::ALL_LEVELS,
+            ..principal.access(&entity.qualified, Action::Read)
+        };
+        self.store
+            .get_records(&access, entity, &[id])
+            .await?
+            .pop()
+            .ok_or_else(|| not_found(locale, id))
+    }
+
+    /// Merges a patch into the current record: system fields, computed fields and fields above
+    /// the caller's level cannot be written.
+    fn merge_patch(
         &self,
         caller: &Caller<'_>,
         entity: &EntityDef,
-        id: Uuid,
+        current: &Record,
         patch: Record,
-        expected_version: Option<i64>,
     ) -> Result<Record> {
-        let (principal, locale) = (caller.principal, caller.locale);
-        let current = self
-            .get(principal, entity, &[id])
-            .await?
-            .pop()
-            .flatten()
-            .ok_or_else(|| not_found(locale, id))?;
-        if !principal.may(&entity.qualified, Action::Update) {
-            return Err(forbidden(locale, "update", &entity.qualified));
-        }
+        let locale = caller.locale;
+        let level = caller.principal.level(&entity.qualified);
         let mut merged: Record = current
             .iter()
             .filter(|(key, _)| !store_system_field(key))
@@ -711,10 +737,28 @@ impl Kernel {
                     }],
                 });
             }
+            if events::field_level(entity, &key) > level {
+                return Err(Error::Forbidden(locale.pick(
+                    format!("无权修改字段 {key}。"),
+                    format!("You may not change the field {key}."),
+                )));
+            }
             merged.insert(key, value);
         }
-        let merged = without_nulls(merged);
-        let now = Utc::now();
+        Ok(without_nulls(merged))
+    }
+
+    /// Validates a merged record of an existing one and lets the plugin compute its fields.
+    /// `state` is the state the record will be in.
+    async fn prepare_existing(
+        &self,
+        caller: &Caller<'_>,
+        entity: &EntityDef,
+        current: &Record,
+        merged: Record,
+        state: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<Record> {
         let computed: Vec<String> = entity
             .fields
             .iter()
@@ -723,22 +767,52 @@ impl Kernel {
             .collect();
         let mut to_check = merged.clone();
         to_check.retain(|key, _| !computed.contains(key));
-        for key in ["id", "version", "state"] {
+        for key in ["id", "version"] {
             if let Some(value) = current.get(key).filter(|v| !v.is_null()) {
                 to_check.insert(key.to_string(), value.clone());
             }
         }
+        if let Some(state) = state {
+            to_check.insert("state".into(), Value::String(state.to_string()));
+        }
         self.check_records(caller, entity, std::slice::from_ref(&to_check), false, now)
             .await?;
-        let merged = self
+        Ok(self
             .compute_fields(caller, entity, vec![to_check], now)
             .await?
             .pop()
-            .unwrap_or(merged);
+            .unwrap_or(merged))
+    }
+
+    /// Applies a JSON merge patch to one record, re-validates the whole record, and stores it if
+    /// `expected_version` still matches.
+    pub async fn update(
+        &self,
+        caller: &Caller<'_>,
+        entity: &EntityDef,
+        id: Uuid,
+        patch: Record,
+        expected_version: Option<i64>,
+    ) -> Result<Record> {
+        let (principal, locale) = (caller.principal, caller.locale);
+        let current = self.current(principal, entity, id, locale).await?;
+        if !principal.may(&entity.qualified, Action::Update) {
+            return Err(forbidden(locale, "update", &entity.qualified));
+        }
+        let merged = self.merge_patch(caller, entity, &current, patch)?;
+        let now = Utc::now();
+        let state = current.get("state").and_then(Value::as_str);
+        let merged = self
+            .prepare_existing(caller, entity, &current, merged, state, now)
+            .await?;
         let access = principal.access(&entity.qualified, Action::Update);
-        match self
-            .store
-            .update_record(&access, entity, id, expected_version, &merged, now)
+        let mut tx = self.store.begin().await?;
+        let expected = store::Expected {
+            version: expected_version,
+            ..Default::default()
+        };
+        match tx
+            .update_record(&access, entity, id, expected, &merged, now)
             .await
         {
             Ok(_) => {}
@@ -746,39 +820,40 @@ impl Kernel {
                 return Err(forbidden(locale, "update", &entity.qualified));
             }
             Err(store::Error::Conflict { expected, actual }) => {
-                return Err(Error::Conflict(locale.pick(
-                    format!("记录已被他人修改(当前版本 {actual},期望版本 {expected})。请重新读取后再试。"),
-                    format!("The record was changed by someone else (version {actual}, expected {expected}). Hint: read it again and retry."),
-                )));
+                return Err(conflict(locale, expected, actual));
             }
             Err(other) => return Err(other.into()),
         }
-        self.get(principal, entity, &[id])
+        let after = tx
+            .get_records(
+                &store::Access {
+                    level: store::Access::ALL_LEVELS,
+                    ..access
+                },
+                entity,
+                &[id],
+            )
             .await?
             .pop()
-            .flatten()
-            .ok_or_else(|| not_found(locale, id))
+            .ok_or_else(|| not_found(locale, id))?;
+        let mut log = events::ChangeLog::new(caller, now);
+        log.push(entity, events::Change::updated(&current, &after));
+        let published = log.write(&tx).await?;
+        tx.commit().await?;
+        self.publish(published);
+        Ok(events::visible(
+            entity,
+            principal.level(&entity.qualified),
+            after,
+        ))
     }
 
     /// Deletes one record. A record that other records still refer to is kept, and the answer
     /// names who refers to it (CONFLICT): references never dangle.
     pub async fn delete(&self, caller: &Caller<'_>, entity: &EntityDef, id: Uuid) -> Result<()> {
         let (principal, locale) = (caller.principal, caller.locale);
-        if self
-            .get(principal, entity, &[id])
-            .await?
-            .pop()
-            .flatten()
-            .is_none()
-        {
-            return Err(not_found(locale, id));
-        }
-        let tenant_wide = store::Access {
-            tenant_id: principal.tenant_id,
-            user_id: principal.user_id,
-            org_unit_id: None,
-            rows: store::Rows::All,
-        };
+        let current = self.current(principal, entity, id, locale).await?;
+        let tenant_wide = tenant_wide(principal);
         let mut referrers = Vec::new();
         for other in caller.catalog.entities() {
             for field in &other.fields {
@@ -809,11 +884,16 @@ impl Kernel {
             )));
         }
         let access = principal.access(&entity.qualified, Action::Delete);
-        if self.store.delete_record(&access, entity, id).await? {
-            Ok(())
-        } else {
-            Err(forbidden(locale, "delete", &entity.qualified))
+        let mut tx = self.store.begin().await?;
+        if !tx.delete_record(&access, entity, id).await? {
+            return Err(forbidden(locale, "delete", &entity.qualified));
         }
+        let mut log = events::ChangeLog::new(caller, Utc::now());
+        log.push(entity, events::Change::deleted(&current));
+        let published = log.write(&tx).await?;
+        tx.commit().await?;
+        self.publish(published);
+        Ok(())
     }
 }
 
@@ -868,6 +948,25 @@ fn without_nulls(record: Record) -> Record {
             other => (key, other),
         })
         .collect()
+}
+
+/// Every record of the caller's tenant, every field: for the kernel's own checks (references,
+/// referrers, effects), never for what a caller reads.
+fn tenant_wide(principal: &Principal) -> store::Access {
+    store::Access {
+        tenant_id: principal.tenant_id,
+        user_id: principal.user_id,
+        org_unit_id: principal.org_unit_id,
+        rows: store::Rows::All,
+        level: store::Access::ALL_LEVELS,
+    }
+}
+
+fn conflict(locale: Locale, expected: i64, actual: i64) -> Error {
+    Error::Conflict(locale.pick(
+        format!("记录已被他人修改(当前版本 {actual},期望版本 {expected})。请重新读取后再试。"),
+        format!("The record was changed by someone else (version {actual}, expected {expected}). Hint: read it again and retry."),
+    ))
 }
 
 fn forbidden(locale: Locale, action: &str, entity: &str) -> Error {

@@ -6,6 +6,7 @@
 
 mod codec;
 mod ddl;
+mod events;
 mod filter;
 mod kernel;
 mod records;
@@ -26,9 +27,10 @@ use crate::config::StoreConfig;
 use crate::error::{Code, ErrorCode};
 use crate::model::FieldIssue;
 
+pub use events::{AttemptOutcome, AuditRow, DeliveryRow, DueDelivery, OutboxRow, WebhookRow};
 pub use filter::{Filter, Op, Order};
 pub use kernel::{GrantRow, OrgUnitRow, PluginRow, PrincipalRow, TenantRow, UserRow};
-pub use records::{Page, Record};
+pub use records::{Expected, Page, Record, Tx};
 
 /// The database, and the single-writer lock SQLite needs.
 #[derive(Debug, Clone)]
@@ -56,6 +58,14 @@ pub struct Access {
     pub user_id: Uuid,
     pub org_unit_id: Option<Uuid>,
     pub rows: Rows,
+    /// The highest field level (`x-jingxi.level`) the caller may read; fields above it are
+    /// neither selected nor accepted in filters and sort keys.
+    pub level: u8,
+}
+
+impl Access {
+    /// Every field level: for the kernel's own reads (merging a patch, checking references).
+    pub const ALL_LEVELS: u8 = 9;
 }
 
 /// Row scope of a grant, as SQL sees it.

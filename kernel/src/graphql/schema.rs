@@ -12,6 +12,7 @@ use async_graphql::dynamic::{
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
+use super::events;
 use super::filter::{self, scalar};
 use super::{RequestContext, to_graphql_error};
 use crate::config::ApiConfig;
@@ -21,7 +22,7 @@ use crate::runtime::{self, TenantCatalog};
 use crate::store::{Filter, Page, Record};
 
 /// `crmCustomer` for `CrmCustomer`.
-fn lower_first(name: &str) -> String {
+pub(super) fn lower_first(name: &str) -> String {
     let mut chars = name.chars();
     match chars.next() {
         Some(first) => first.to_lowercase().chain(chars).collect(),
@@ -42,7 +43,7 @@ pub fn plural(name: &str) -> String {
     format!("{name}s")
 }
 
-fn json_object(value: Value) -> Map<String, Value> {
+pub(super) fn json_object(value: Value) -> Map<String, Value> {
     match value {
         Value::Object(map) => map,
         _ => Map::new(),
@@ -53,16 +54,16 @@ fn gql(value: &Value) -> async_graphql::Value {
     async_graphql::Value::from_json(value.clone()).unwrap_or(async_graphql::Value::Null)
 }
 
-fn request(ctx: &ResolverContext<'_>) -> async_graphql::Result<RequestContext> {
+pub(super) fn request(ctx: &ResolverContext<'_>) -> async_graphql::Result<RequestContext> {
     Ok(ctx.data::<RequestContext>()?.clone())
 }
 
-fn coded(code: Code, message: String) -> async_graphql::Error {
+pub(super) fn coded(code: Code, message: String) -> async_graphql::Error {
     use async_graphql::ErrorExtensions;
     async_graphql::Error::new(message).extend_with(|_, e| e.set("code", code.as_str()))
 }
 
-fn parse_id(value: ValueAccessor<'_>, locale: Locale) -> async_graphql::Result<Uuid> {
+pub(super) fn parse_id(value: ValueAccessor<'_>, locale: Locale) -> async_graphql::Result<Uuid> {
     let text = value.string()?;
     Uuid::parse_str(text).map_err(|_| {
         coded(
@@ -76,7 +77,7 @@ fn parse_id(value: ValueAccessor<'_>, locale: Locale) -> async_graphql::Result<U
 }
 
 /// A resolver reading `key` from a parent JSON object.
-fn map_field(api: &str, key: &str, ty: TypeRef) -> Field {
+pub(super) fn map_field(api: &str, key: &str, ty: TypeRef) -> Field {
     let key = key.to_string();
     Field::new(api, ty, move |ctx| {
         let key = key.clone();
@@ -208,7 +209,7 @@ fn child_types(child: &ChildDef) -> (Object, InputObject) {
     (object, input)
 }
 
-fn entity_object(entity: &EntityDef, catalog: &TenantCatalog) -> Object {
+fn entity_object(entity: &Arc<EntityDef>, catalog: &TenantCatalog) -> Object {
     let mut object = Object::new(&entity.type_name)
         .description(format!(
             "{} · {} ({})",
@@ -257,6 +258,9 @@ fn entity_object(entity: &EntityDef, catalog: &TenantCatalog) -> Object {
         {
             object = object.field(ref_field(field, &target));
         }
+    }
+    for field in events::record_fields(entity) {
+        object = object.field(field);
     }
     for child in &entity.children {
         let key = child.name.clone();
@@ -350,7 +354,10 @@ fn fields_by_api(fields: &[FieldDef]) -> HashMap<String, &FieldDef> {
 }
 
 /// Turns an input object into a record with schema field names.
-fn parse_input(entity: &EntityDef, value: ValueAccessor<'_>) -> async_graphql::Result<Record> {
+pub(super) fn parse_input(
+    entity: &EntityDef,
+    value: ValueAccessor<'_>,
+) -> async_graphql::Result<Record> {
     let object = value.object()?;
     let fields = fields_by_api(&entity.fields);
     let mut record = Map::new();
@@ -807,7 +814,12 @@ fn meta_types() -> Vec<Object> {
                 "title",
                 TypeRef::named_nn(TypeRef::STRING),
             ))
-            .field(map_field("schema", "schema", TypeRef::named_nn("JSON"))),
+            .field(map_field("schema", "schema", TypeRef::named_nn("JSON")))
+            .field(
+                map_field("workflow", "workflow", TypeRef::named("JSON")).description(
+                    "The state machine of the entity: states, initial state, transitions (from, to, roles, fields, required, routes); null without one.",
+                ),
+            ),
         Object::new("Plugin")
             .field(map_field("id", "id", TypeRef::named_nn(TypeRef::STRING)))
             .field(map_field(
@@ -891,6 +903,7 @@ fn meta_fields() -> Vec<Field> {
                 FieldValue::owned_any(json_object(serde_json::json!({
                     "name": e.qualified, "plugin": e.plugin, "typeName": e.type_name,
                     "title": locale.pick(e.title.clone(), e.title_en.clone()), "schema": e.schema_for(locale),
+                    "workflow": events::workflow_json(e, locale),
                 })))
             }))))
         })
@@ -990,24 +1003,30 @@ fn admin_mutations() -> Vec<Field> {
 pub fn build_schema(catalog: &TenantCatalog, limits: &ApiConfig) -> Result<Schema, SchemaError> {
     let mut query = Object::new("Query");
     let mut mutation = Object::new("Mutation");
-    let mut builder = Schema::build("Query", Some("Mutation"), None)
-        .register(
-            Scalar::new("Decimal")
-                .description("An exact decimal number, written as a string: \"1234.50\"."),
-        )
-        .register(Scalar::new("Date").description("A calendar date: \"2026-11-27\"."))
-        .register(
-            Scalar::new("DateTime").description("An RFC 3339 date-time: \"2026-11-27T09:30:00Z\"."),
-        )
-        .register(Scalar::new("JSON").description("Any JSON value."))
-        .register(Enum::new("SortDirection").item("ASC").item("DESC"));
+    let mut subscription = async_graphql::dynamic::Subscription::new("Subscription");
+    let has_entities = catalog.entities().next().is_some();
+    let mut builder = Schema::build(
+        "Query",
+        Some("Mutation"),
+        has_entities.then_some("Subscription"),
+    )
+    .register(
+        Scalar::new("Decimal")
+            .description("An exact decimal number, written as a string: \"1234.50\"."),
+    )
+    .register(Scalar::new("Date").description("A calendar date: \"2026-11-27\"."))
+    .register(
+        Scalar::new("DateTime").description("An RFC 3339 date-time: \"2026-11-27T09:30:00Z\"."),
+    )
+    .register(Scalar::new("JSON").description("Any JSON value."))
+    .register(Enum::new("SortDirection").item("ASC").item("DESC"));
     for input in filter::operator_inputs() {
         builder = builder.register(input);
     }
-    for object in meta_types() {
+    for object in meta_types().into_iter().chain(events::types()) {
         builder = builder.register(object);
     }
-    for field in meta_fields() {
+    for field in meta_fields().into_iter().chain(events::query_fields()) {
         query = query.field(field);
     }
     for entity in catalog.entities() {
@@ -1029,12 +1048,23 @@ pub fn build_schema(catalog: &TenantCatalog, limits: &ApiConfig) -> Result<Schem
         query = query
             .field(get_field(entity))
             .field(list_field(entity, limits));
-        for field in mutation_fields(entity) {
+        for field in mutation_fields(entity)
+            .into_iter()
+            .chain(events::mutation_fields(entity))
+        {
             mutation = mutation.field(field);
         }
+        builder = builder.register(events::change_type(entity));
+        subscription = subscription.field(events::subscription_field(entity));
     }
-    for field in admin_mutations() {
+    for field in admin_mutations()
+        .into_iter()
+        .chain(events::admin_mutations())
+    {
         mutation = mutation.field(field);
+    }
+    if has_entities {
+        builder = builder.register(subscription);
     }
     builder
         .register(query)

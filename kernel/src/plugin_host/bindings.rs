@@ -43,18 +43,26 @@ pub(super) fn plugin_pre(
     wit::PluginPre::new(pre)
 }
 
-/// A plugin's own refusal, as the kernel reports it.
-pub(super) fn hook_error_message(error: types::HookError) -> String {
-    match error {
-        types::HookError::Unsupported => "hook not supported by the plugin".to_owned(),
-        types::HookError::InvalidInput(message) => format!("invalid input: {message}"),
-        types::HookError::Internal(message) => format!("internal error: {message}"),
-    }
+/// A plugin's own `hook-error`: `input` when it refused the input (a rule, a guard), otherwise
+/// a failure of the plugin.
+#[derive(Debug)]
+pub(super) struct Refusal {
+    pub input: bool,
+    pub message: String,
+}
+
+fn hook_error_message(error: types::HookError) -> Refusal {
+    let (input, message) = match error {
+        types::HookError::Unsupported => (false, "hook not supported by the plugin".to_owned()),
+        types::HookError::InvalidInput(message) => (true, message),
+        types::HookError::Internal(message) => (false, format!("internal error: {message}")),
+    };
+    Refusal { input, message }
 }
 
 /// What a hook call returned: the outer error is a trap or a host failure, the inner one the
-/// plugin's own answer already turned into a message.
-pub(super) type HookResult<T> = wasmtime::Result<Result<T, String>>;
+/// plugin's own answer.
+pub(super) type HookResult<T> = wasmtime::Result<Result<T, Refusal>>;
 
 fn context(ctx: &HookContext) -> types::Context {
     types::Context {

@@ -44,6 +44,18 @@ pub enum Error {
         message: String,
     },
 
+    /// The plugin refused its input (`hook-error::invalid-input`): a rule or a workflow guard
+    /// said no. `message` is the plugin's, meant for the user.
+    #[error("{message}")]
+    Refused {
+        /// The plugin id.
+        plugin: String,
+        /// The hook that refused, e.g. "on-transition".
+        hook: &'static str,
+        /// The plugin's explanation.
+        message: String,
+    },
+
     /// The plugin hit one of the sandbox limits; only this call failed.
     #[error("plugin {plugin}: {hook} exceeded its limit on {limit}")]
     LimitExceeded {

@@ -27,6 +27,15 @@ pub struct TenantCatalog {
 }
 
 impl TenantCatalog {
+    /// The title of a role declared by an enabled plugin, in `locale`.
+    pub fn role_title(&self, role: &str, locale: crate::model::Locale) -> Option<String> {
+        self.plugins
+            .iter()
+            .flat_map(|p| p.def.roles.iter())
+            .find(|r| r.id == role)
+            .map(|r| locale.pick(r.title.clone(), r.title_en.clone()))
+    }
+
     /// An enabled entity by qualified name (`crm.customer`).
     pub fn entity(&self, qualified: &str) -> Option<Arc<EntityDef>> {
         self.entities.get(qualified).cloned()

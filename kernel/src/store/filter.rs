@@ -47,12 +47,15 @@ pub struct Order {
 /// Largest `in`/`notIn` list accepted.
 const MAX_IN_VALUES: usize = 1000;
 
-pub(super) fn kind_of(entity: &EntityDef, field: &str) -> Result<FieldKind> {
+/// The kind of a field the caller may filter or sort on: a field above the caller's read level
+/// is as unknown as a missing one, so a filter cannot probe hidden values.
+pub(super) fn kind_of(entity: &EntityDef, field: &str, level: u8) -> Result<FieldKind> {
     if let Some(kind) = system_kind(field) {
         return Ok(kind);
     }
     entity
         .field(field)
+        .filter(|f| f.level <= level)
         .map(|f| f.kind.clone())
         .ok_or_else(|| Error::BadFilter {
             field: field.to_string(),
@@ -68,24 +71,25 @@ pub(super) fn condition(
     entity: &EntityDef,
     filter: &Filter,
     backend: DatabaseBackend,
+    level: u8,
 ) -> Result<Condition> {
     Ok(match filter {
         Filter::And(items) => {
             let mut cond = Cond::all();
             for item in items {
-                cond = cond.add(condition(entity, item, backend)?);
+                cond = cond.add(condition(entity, item, backend, level)?);
             }
             cond
         }
         Filter::Or(items) => {
             let mut cond = Cond::any();
             for item in items {
-                cond = cond.add(condition(entity, item, backend)?);
+                cond = cond.add(condition(entity, item, backend, level)?);
             }
             cond
         }
-        Filter::Not(inner) => condition(entity, inner, backend)?.not(),
-        Filter::Field { field, op } => Cond::all().add(compare(entity, field, op, backend)?),
+        Filter::Not(inner) => condition(entity, inner, backend, level)?.not(),
+        Filter::Field { field, op } => Cond::all().add(compare(entity, field, op, backend, level)?),
     })
 }
 
@@ -94,8 +98,9 @@ fn compare(
     field: &str,
     op: &Op,
     backend: DatabaseBackend,
+    level: u8,
 ) -> Result<SimpleExpr> {
-    let kind = kind_of(entity, field)?;
+    let kind = kind_of(entity, field, level)?;
     let value = |json: &Value| {
         if json.is_null() {
             return Err(Error::BadFilter {
@@ -202,15 +207,20 @@ mod tests {
             "customer",
             json!({"type": "object", "title": "客户", "properties": {
                 "name": {"type": "string", "title": "名称"},
-                "potential": {"type": "string", "title": "潜力", "x-jingxi": {"money": {}}}
+                "potential": {"type": "string", "title": "潜力", "x-jingxi": {"money": {}}},
+                "margin": {"type": "integer", "title": "毛利", "x-jingxi": {"level": 2}}
             }}),
         )
         .expect("entity")
     }
 
     fn sql(filter: Filter) -> Result<(String, Vec<String>)> {
+        sql_at_level(filter, 0)
+    }
+
+    fn sql_at_level(filter: Filter, level: u8) -> Result<(String, Vec<String>)> {
         let entity = entity();
-        let cond = condition(&entity, &filter, DatabaseBackend::Sqlite)?;
+        let cond = condition(&entity, &filter, DatabaseBackend::Sqlite, level)?;
         let (sql, values) = Query::select()
             .column(Alias::new("id"))
             .from(Alias::new("t"))
@@ -245,6 +255,19 @@ mod tests {
         })
         .expect_err("decimal");
         assert!(error.to_string().contains("decimal"), "{error}");
+    }
+
+    #[test]
+    fn fields_above_the_read_level_cannot_be_filtered() {
+        let probe = || {
+            Filter::Not(Box::new(Filter::Field {
+                field: "margin".into(),
+                op: Op::Gt(json!(10)),
+            }))
+        };
+        let error = sql_at_level(probe(), 1).expect_err("hidden");
+        assert!(error.to_string().contains("no such field"), "{error}");
+        assert!(sql_at_level(probe(), 2).is_ok());
     }
 
     #[test]

@@ -7,7 +7,9 @@ use sea_orm::sea_query::{
     Alias, Cond, Condition, Expr, Func, NullOrdering, Order as SqlOrder, Query, SelectStatement,
     SimpleExpr, Value as SqlValue,
 };
-use sea_orm::{ConnectionTrait, DatabaseBackend, DbErr, QueryResult, TransactionTrait};
+use sea_orm::{
+    ConnectionTrait, DatabaseBackend, DatabaseTransaction, DbErr, QueryResult, TransactionTrait,
+};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
@@ -115,25 +117,43 @@ fn field_values(
     }
 }
 
-fn select_columns(entity: &EntityDef) -> SelectStatement {
+/// The columns the caller may read: system columns and fields up to their read level.
+fn select_columns(entity: &EntityDef, level: u8) -> SelectStatement {
     let mut select = Query::select();
     select.from(Alias::new(&entity.table));
     for name in system_columns() {
         select.column((Alias::new(&entity.table), Alias::new(name)));
     }
-    for field in &entity.fields {
+    for field in entity.fields.iter().filter(|f| f.level <= level) {
         select.column((Alias::new(&entity.table), Alias::new(&field.name)));
     }
     select
 }
 
-fn decode(entity: &EntityDef, row: &QueryResult, backend: DatabaseBackend) -> Result<Record> {
+/// The select of records by id within the caller's scope; `None` when nothing can match.
+fn by_ids(access: &Access, entity: &EntityDef, ids: &[Uuid]) -> Option<SelectStatement> {
+    if ids.is_empty() || access.rows == Rows::None {
+        return None;
+    }
+    let mut select = select_columns(entity, access.level);
+    select
+        .cond_where(scope(&entity.table, access))
+        .and_where(col(&entity.table, "id").is_in(ids.iter().copied()));
+    Some(select)
+}
+
+fn decode(
+    entity: &EntityDef,
+    row: &QueryResult,
+    backend: DatabaseBackend,
+    level: u8,
+) -> Result<Record> {
     let mut record = Map::new();
     for name in system_columns() {
         let kind = system_kind(name).expect("system columns have kinds");
         record.insert(name.to_string(), from_row(row, name, &kind, backend)?);
     }
-    for field in &entity.fields {
+    for field in entity.fields.iter().filter(|f| f.level <= level) {
         record.insert(
             field.name.clone(),
             from_row(row, &field.name, &field.kind, backend)?,
@@ -147,9 +167,10 @@ impl Store {
         &self,
         db: &C,
         entity: &EntityDef,
-        tenant_id: i64,
+        access: &Access,
         records: &mut [Record],
     ) -> Result<()> {
+        let tenant_id = access.tenant_id;
         if entity.children.is_empty() || records.is_empty() {
             return Ok(());
         }
@@ -161,7 +182,7 @@ impl Store {
                     .and_then(|id| Uuid::parse_str(id).ok())
             })
             .collect();
-        for child in &entity.children {
+        for child in entity.children.iter().filter(|c| c.level <= access.level) {
             let mut select = Query::select();
             select
                 .from(Alias::new(&child.table))
@@ -271,10 +292,176 @@ impl Store {
         Ok(())
     }
 
-    /// Inserts records in one transaction: all or nothing. The caller owns them; their org unit
-    /// is the caller's. Returns the stored records with their system fields.
-    pub async fn insert_records(
+    /// Opens a write transaction: every change made through it lands together at
+    /// [`Tx::commit`], or not at all (dropping it rolls back).
+    pub async fn begin(&self) -> Result<Tx<'_>> {
+        let guard = self.write_guard().await;
+        let tx = self.db.begin().await?;
+        Ok(Tx {
+            store: self,
+            tx,
+            _guard: guard,
+            grown: Vec::new(),
+        })
+    }
+
+    /// Records by id that the caller may see, in no particular order; missing ids are skipped.
+    pub async fn get_records(
         &self,
+        access: &Access,
+        entity: &EntityDef,
+        ids: &[Uuid],
+    ) -> Result<Vec<Record>> {
+        match by_ids(access, entity, ids) {
+            Some(select) => self.fetch(&self.db, entity, access, &select).await,
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// Which of `ids` name records the caller may reach; reads the ids only.
+    pub async fn existing_ids(
+        &self,
+        access: &Access,
+        entity: &EntityDef,
+        ids: &[Uuid],
+    ) -> Result<Vec<Uuid>> {
+        if ids.is_empty() || access.rows == Rows::None {
+            return Ok(Vec::new());
+        }
+        let mut select = Query::select();
+        select
+            .from(Alias::new(&entity.table))
+            .column((Alias::new(&entity.table), Alias::new("id")))
+            .cond_where(scope(&entity.table, access))
+            .and_where(col(&entity.table, "id").is_in(ids.iter().copied()));
+        let rows = self.db.query_all(self.backend.build(&select)).await?;
+        rows.iter()
+            .map(|row| Ok(row.try_get::<Uuid>("", "id")?))
+            .collect()
+    }
+
+    /// Runs a select of `select_columns` and decodes the records with their child rows.
+    async fn fetch<C: ConnectionTrait>(
+        &self,
+        db: &C,
+        entity: &EntityDef,
+        access: &Access,
+        select: &SelectStatement,
+    ) -> Result<Vec<Record>> {
+        let rows = db.query_all(self.backend.build(select)).await?;
+        let mut records = rows
+            .iter()
+            .map(|row| decode(entity, row, self.backend, access.level))
+            .collect::<Result<Vec<_>>>()?;
+        self.load_children(db, entity, access, &mut records).await?;
+        Ok(records)
+    }
+
+    fn filtered(
+        &self,
+        entity: &EntityDef,
+        access: &Access,
+        filter: Option<&Filter>,
+        select: &mut SelectStatement,
+    ) -> Result<()> {
+        select.cond_where(scope(&entity.table, access));
+        if let Some(filter) = filter {
+            select.cond_where(filter::condition(
+                entity,
+                filter,
+                self.backend,
+                access.level,
+            )?);
+        }
+        Ok(())
+    }
+
+    /// One page of the records the caller may see, filtered and sorted; `id` breaks ties.
+    pub async fn list_records(
+        &self,
+        access: &Access,
+        entity: &EntityDef,
+        filter: Option<&Filter>,
+        order: &[Order],
+        page: Page,
+    ) -> Result<Vec<Record>> {
+        if access.rows == Rows::None || page.limit == 0 {
+            return Ok(Vec::new());
+        }
+        let mut select = select_columns(entity, access.level);
+        self.filtered(entity, access, filter, &mut select)?;
+        for key in order {
+            filter::kind_of(entity, &key.field, access.level)?;
+            let direction = if key.descending {
+                SqlOrder::Desc
+            } else {
+                SqlOrder::Asc
+            };
+            // Empty values sort last in both directions, on both backends.
+            select.order_by_with_nulls(
+                (Alias::new(&entity.table), Alias::new(&key.field)),
+                direction,
+                NullOrdering::Last,
+            );
+        }
+        select.order_by((Alias::new(&entity.table), Alias::new("id")), SqlOrder::Asc);
+        select.limit(page.limit).offset(page.offset);
+        self.fetch(&self.db, entity, access, &select).await
+    }
+
+    /// How many records the caller may see that match the filter.
+    pub async fn count_records(
+        &self,
+        access: &Access,
+        entity: &EntityDef,
+        filter: Option<&Filter>,
+    ) -> Result<u64> {
+        if access.rows == Rows::None {
+            return Ok(0);
+        }
+        let mut select = Query::select();
+        select
+            .from(Alias::new(&entity.table))
+            .expr_as(Func::count(Expr::col(Alias::new("id"))), Alias::new("n"));
+        self.filtered(entity, access, filter, &mut select)?;
+        let row = self.db.query_one(self.backend.build(&select)).await?;
+        let n: i64 = match row {
+            Some(row) => row.try_get("", "n")?,
+            None => 0,
+        };
+        Ok(n.max(0) as u64)
+    }
+}
+
+/// One write transaction (see [`Store::begin`]). On SQLite it holds the single-writer lock.
+pub struct Tx<'s> {
+    pub(super) store: &'s Store,
+    pub(super) tx: DatabaseTransaction,
+    _guard: Option<tokio::sync::MutexGuard<'s, ()>>,
+    grown: Vec<(String, u64)>,
+}
+
+impl std::fmt::Debug for Tx<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tx").finish_non_exhaustive()
+    }
+}
+
+/// What an update expects to find, and the state it moves the record to.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Expected<'a> {
+    /// The version the caller read; `None` takes whatever is current.
+    pub version: Option<i64>,
+    /// The workflow state the record must still be in.
+    pub state: Option<&'a str>,
+    /// The workflow state to write.
+    pub new_state: Option<&'a str>,
+}
+
+impl Tx<'_> {
+    /// Inserts records: the caller owns them; their org unit is the caller's. Returns their ids.
+    pub async fn insert_records(
+        &mut self,
         access: &Access,
         entity: &EntityDef,
         records: &[Record],
@@ -284,8 +471,7 @@ impl Store {
         if access.rows == Rows::None {
             return Err(Error::NotFound);
         }
-        let _guard = self.write_guard().await;
-        let tx = self.db.begin().await?;
+        let backend = self.store.backend;
         let ids: Vec<Uuid> = records.iter().map(|_| Uuid::now_v7()).collect();
         let mut columns: Vec<Alias> = [
             "tenant_id",
@@ -319,12 +505,13 @@ impl Store {
                     now.into(),
                     access.user_id.into(),
                 ];
-                row.extend(field_values(&entity.fields, record, self.backend)?);
+                row.extend(field_values(&entity.fields, record, backend)?);
                 insert
                     .values(row)
                     .map_err(|error| Error::Refused(error.to_string()))?;
             }
-            tx.execute(self.backend.build(&insert))
+            self.tx
+                .execute(backend.build(&insert))
                 .await
                 .map_err(|error| duplicate(error, entity))?;
         }
@@ -337,160 +524,56 @@ impl Store {
                     _ => None,
                 })
                 .collect();
-            self.write_children(&tx, child, access.tenant_id, &parents, false)
+            self.store
+                .write_children(&self.tx, child, access.tenant_id, &parents, false)
                 .await?;
         }
-        tx.commit().await?;
-        let mut tables = vec![entity.table.as_str()];
-        tables.extend(entity.children.iter().map(|c| c.table.as_str()));
-        self.note_growth(&tables, ids.len() as u64);
+        self.grown.push((entity.table.clone(), ids.len() as u64));
+        for child in &entity.children {
+            self.grown.push((child.table.clone(), ids.len() as u64));
+        }
         Ok(ids)
     }
 
-    /// Records by id that the caller may see, in no particular order; missing ids are skipped.
+    /// Records by id inside this transaction (the caller's scope applies as everywhere).
     pub async fn get_records(
         &self,
         access: &Access,
         entity: &EntityDef,
         ids: &[Uuid],
     ) -> Result<Vec<Record>> {
-        if ids.is_empty() || access.rows == Rows::None {
-            return Ok(Vec::new());
+        match by_ids(access, entity, ids) {
+            Some(select) => self.store.fetch(&self.tx, entity, access, &select).await,
+            None => Ok(Vec::new()),
         }
-        let mut select = select_columns(entity);
-        select
-            .cond_where(scope(&entity.table, access))
-            .and_where(col(&entity.table, "id").is_in(ids.iter().copied()));
-        self.fetch(entity, access.tenant_id, &select).await
-    }
-
-    /// Which of `ids` name records the caller may reach; reads the ids only.
-    pub async fn existing_ids(
-        &self,
-        access: &Access,
-        entity: &EntityDef,
-        ids: &[Uuid],
-    ) -> Result<Vec<Uuid>> {
-        if ids.is_empty() || access.rows == Rows::None {
-            return Ok(Vec::new());
-        }
-        let mut select = Query::select();
-        select
-            .from(Alias::new(&entity.table))
-            .column((Alias::new(&entity.table), Alias::new("id")))
-            .cond_where(scope(&entity.table, access))
-            .and_where(col(&entity.table, "id").is_in(ids.iter().copied()));
-        let rows = self.db.query_all(self.backend.build(&select)).await?;
-        rows.iter()
-            .map(|row| Ok(row.try_get::<Uuid>("", "id")?))
-            .collect()
-    }
-
-    /// Runs a select of `select_columns` and decodes the records with their child rows.
-    async fn fetch(
-        &self,
-        entity: &EntityDef,
-        tenant_id: i64,
-        select: &SelectStatement,
-    ) -> Result<Vec<Record>> {
-        let rows = self.db.query_all(self.backend.build(select)).await?;
-        let mut records = rows
-            .iter()
-            .map(|row| decode(entity, row, self.backend))
-            .collect::<Result<Vec<_>>>()?;
-        self.load_children(&self.db, entity, tenant_id, &mut records)
-            .await?;
-        Ok(records)
-    }
-
-    fn filtered(
-        &self,
-        entity: &EntityDef,
-        access: &Access,
-        filter: Option<&Filter>,
-        select: &mut SelectStatement,
-    ) -> Result<()> {
-        select.cond_where(scope(&entity.table, access));
-        if let Some(filter) = filter {
-            select.cond_where(filter::condition(entity, filter, self.backend)?);
-        }
-        Ok(())
-    }
-
-    /// One page of the records the caller may see, filtered and sorted; `id` breaks ties.
-    pub async fn list_records(
-        &self,
-        access: &Access,
-        entity: &EntityDef,
-        filter: Option<&Filter>,
-        order: &[Order],
-        page: Page,
-    ) -> Result<Vec<Record>> {
-        if access.rows == Rows::None || page.limit == 0 {
-            return Ok(Vec::new());
-        }
-        let mut select = select_columns(entity);
-        self.filtered(entity, access, filter, &mut select)?;
-        for key in order {
-            filter::kind_of(entity, &key.field)?;
-            let direction = if key.descending {
-                SqlOrder::Desc
-            } else {
-                SqlOrder::Asc
-            };
-            // Empty values sort last in both directions, on both backends.
-            select.order_by_with_nulls(
-                (Alias::new(&entity.table), Alias::new(&key.field)),
-                direction,
-                NullOrdering::Last,
-            );
-        }
-        select.order_by((Alias::new(&entity.table), Alias::new("id")), SqlOrder::Asc);
-        select.limit(page.limit).offset(page.offset);
-        self.fetch(entity, access.tenant_id, &select).await
-    }
-
-    /// How many records the caller may see that match the filter.
-    pub async fn count_records(
-        &self,
-        access: &Access,
-        entity: &EntityDef,
-        filter: Option<&Filter>,
-    ) -> Result<u64> {
-        if access.rows == Rows::None {
-            return Ok(0);
-        }
-        let mut select = Query::select();
-        select
-            .from(Alias::new(&entity.table))
-            .expr_as(Func::count(Expr::col(Alias::new("id"))), Alias::new("n"));
-        self.filtered(entity, access, filter, &mut select)?;
-        let row = self.db.query_one(self.backend.build(&select)).await?;
-        let n: i64 = match row {
-            Some(row) => row.try_get("", "n")?,
-            None => 0,
-        };
-        Ok(n.max(0) as u64)
     }
 
     /// Replaces the fields of one record (the caller merged the patch and validated the result).
     /// `expected_version` guards against lost updates; child tables present in `record` are
     /// replaced. Returns the new version.
     pub async fn update_record(
-        &self,
+        &mut self,
         access: &Access,
         entity: &EntityDef,
         id: Uuid,
-        expected_version: Option<i64>,
+        expected: Expected<'_>,
         record: &Record,
         now: DateTime<Utc>,
     ) -> Result<i64> {
-        let _guard = self.write_guard().await;
-        let tx = self.db.begin().await?;
-        let actual = self
-            .current_version(&tx, access, entity, id)
+        let backend = self.store.backend;
+        let (actual, state) = self
+            .current_version(access, entity, id)
             .await?
             .ok_or(Error::NotFound)?;
+        let expected_version = expected.version;
+        if let Some(from) = expected.state
+            && state.as_deref() != Some(from)
+        {
+            return Err(Error::Conflict {
+                expected: expected_version.unwrap_or(actual),
+                actual,
+            });
+        }
         if let Some(expected) = expected_version
             && expected != actual
         {
@@ -502,11 +585,14 @@ impl Store {
             .value(Alias::new("version"), actual + 1)
             .value(Alias::new("updated_at"), now)
             .value(Alias::new("updated_by"), access.user_id);
+        if let Some(to) = expected.new_state {
+            update.value(Alias::new("state"), to);
+        }
         for (field, value) in
             entity
                 .fields
                 .iter()
-                .zip(field_values(&entity.fields, record, self.backend)?)
+                .zip(field_values(&entity.fields, record, backend)?)
         {
             update.value(Alias::new(&field.name), value);
         }
@@ -514,8 +600,9 @@ impl Store {
             .cond_where(scope(&entity.table, access))
             .and_where(col(&entity.table, "id").eq(id))
             .and_where(col(&entity.table, "version").eq(actual));
-        let result = tx
-            .execute(self.backend.build(&update))
+        let result = self
+            .tx
+            .execute(backend.build(&update))
             .await
             .map_err(|error| duplicate(error, entity))?;
         if result.rows_affected() == 0 {
@@ -526,54 +613,60 @@ impl Store {
         }
         for child in &entity.children {
             if let Some(Value::Array(items)) = record.get(&child.name) {
-                self.write_children(
-                    &tx,
-                    child,
-                    access.tenant_id,
-                    &[(id, items.as_slice())],
-                    true,
-                )
-                .await?;
+                self.store
+                    .write_children(
+                        &self.tx,
+                        child,
+                        access.tenant_id,
+                        &[(id, items.as_slice())],
+                        true,
+                    )
+                    .await?;
             }
         }
-        tx.commit().await?;
         Ok(actual + 1)
     }
 
-    async fn current_version<C: ConnectionTrait>(
+    async fn current_version(
         &self,
-        db: &C,
         access: &Access,
         entity: &EntityDef,
         id: Uuid,
-    ) -> Result<Option<i64>> {
+    ) -> Result<Option<(i64, Option<String>)>> {
         let mut select = Query::select();
         select
             .from(Alias::new(&entity.table))
             .column((Alias::new(&entity.table), Alias::new("version")))
+            .column((Alias::new(&entity.table), Alias::new("state")))
             .cond_where(scope(&entity.table, access))
             .and_where(col(&entity.table, "id").eq(id));
-        match db.query_one(self.backend.build(&select)).await? {
-            Some(row) => Ok(Some(row.try_get("", "version")?)),
+        if self.store.is_postgres() {
+            // Concurrent writers of one record queue here instead of both reading a version.
+            select.lock(sea_orm::sea_query::LockType::Update);
+        }
+        match self.tx.query_one(self.store.backend.build(&select)).await? {
+            Some(row) => Ok(Some((
+                row.try_get("", "version")?,
+                row.try_get("", "state")?,
+            ))),
             None => Ok(None),
         }
     }
 
     /// Deletes one record and its child rows. `Ok(false)` when the caller cannot reach it.
     pub async fn delete_record(
-        &self,
+        &mut self,
         access: &Access,
         entity: &EntityDef,
         id: Uuid,
     ) -> Result<bool> {
-        let _guard = self.write_guard().await;
-        let tx = self.db.begin().await?;
+        let backend = self.store.backend;
         let delete = Query::delete()
             .from_table(Alias::new(&entity.table))
             .cond_where(scope(&entity.table, access))
             .and_where(col(&entity.table, "id").eq(id))
             .to_owned();
-        let result = tx.execute(self.backend.build(&delete)).await?;
+        let result = self.tx.execute(backend.build(&delete)).await?;
         if result.rows_affected() == 0 {
             return Ok(false);
         }
@@ -583,9 +676,20 @@ impl Store {
                 .and_where(Expr::col(Alias::new("tenant_id")).eq(access.tenant_id))
                 .and_where(Expr::col(Alias::new("parent_id")).eq(id))
                 .to_owned();
-            tx.execute(self.backend.build(&delete)).await?;
+            self.tx.execute(backend.build(&delete)).await?;
         }
-        tx.commit().await?;
         Ok(true)
+    }
+
+    /// Makes every change of the transaction durable.
+    pub async fn commit(self) -> Result<()> {
+        let Tx {
+            store, tx, grown, ..
+        } = self;
+        tx.commit().await?;
+        for (table, rows) in grown {
+            store.note_growth(&[table.as_str()], rows);
+        }
+        Ok(())
     }
 }

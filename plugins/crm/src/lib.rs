@@ -1,9 +1,11 @@
-//! The `crm` plugin: customer files, visit records and complaints (chapter 8).
+//! The `crm` plugin: customer files, visit records and complaints with their workflow
+//! (chapter 8).
 
 mod compute;
 mod rules;
+mod workflow;
 
-use jingxi_sdk::{Context, FieldError, HookError, Manifest, Plugin, Record};
+use jingxi_sdk::{Context, Effect, FieldError, HookError, Manifest, Plugin, Record};
 
 /// The `crm` plugin.
 pub struct Crm;
@@ -33,6 +35,16 @@ impl Plugin for Crm {
     fn compute(ctx: &Context, entity: &str, record: &mut Record) -> Result<(), HookError> {
         compute::compute(ctx, entity, record);
         Ok(())
+    }
+
+    fn on_transition(
+        ctx: &Context,
+        entity: &str,
+        transition: &str,
+        record: &Record,
+        comment: &str,
+    ) -> Result<Vec<Effect>, HookError> {
+        workflow::on_transition(ctx, entity, transition, record, comment)
     }
 }
 

@@ -15,7 +15,10 @@ fn manifest_has_id_version_contract_and_entities() {
     assert_eq!(manifest["version"], env!("CARGO_PKG_VERSION"));
     assert_eq!(manifest["contract"], jingxi_sdk::CONTRACT_VERSION);
     assert_eq!(manifest["requires"], json!(["org"]));
-    assert_eq!(manifest["hooks"], json!(["validate", "compute"]));
+    assert_eq!(
+        manifest["hooks"],
+        json!(["validate", "compute", "on-transition"])
+    );
     assert_eq!(
         schemas.entity_names(),
         ["customer", "visit_record", "complaint"]

@@ -127,7 +127,9 @@ pub fn manifest_problems(manifest: &Value, schema: &Value) -> Vec<String> {
         let unique: BTreeSet<&str> = granted.iter().copied().collect();
         if granted.is_empty()
             || unique.len() != granted.len()
-            || !granted.iter().all(|action| actions.contains(action))
+            || !granted
+                .iter()
+                .all(|action| actions.contains(action) || is_level_read(action))
         {
             problems.push(format!("grant {grant} has bad actions"));
         }
@@ -147,4 +149,11 @@ fn new_identifier(what: &str, id: &str, seen: &mut BTreeSet<String>, problems: &
     if !is_identifier(id) || !seen.insert(id.to_string()) {
         problems.push(format!("bad or repeated {what} {id:?}"));
     }
+}
+
+/// `read_level:1` … `read_level:9`: the field-level read grants.
+pub(super) fn is_level_read(action: &str) -> bool {
+    action
+        .strip_prefix("read_level:")
+        .is_some_and(|level| matches!(level.as_bytes(), [b'1'..=b'9']))
 }
