@@ -33,6 +33,8 @@ pub struct WebhookConfig {
     pub retry_base_ms: u64,
     /// Longest wait between retries, in ms.
     pub retry_max_ms: u64,
+    /// Days a sent event stays in the outbox (the audit trail keeps every change for good).
+    pub retention_days: u32,
 }
 
 impl Default for WebhookConfig {
@@ -44,6 +46,7 @@ impl Default for WebhookConfig {
             max_attempts: 10,
             retry_base_ms: 1000,
             retry_max_ms: 3_600_000,
+            retention_days: 7,
         }
     }
 }

@@ -204,6 +204,26 @@ async fn webhooks_get_every_event_signed_and_again_after_a_500() {
         vec![json!({"status": "delivered", "attempts": 2, "lastStatusCode": 200}); 2],
         "{log}"
     );
+    // Sent events leave the outbox after the retention time; the history keeps them.
+    let later = chrono::Utc::now() + chrono::Duration::days(1);
+    let pruned = server
+        .kernel
+        .store
+        .prune_outbox(later)
+        .await
+        .expect("prune");
+    assert_eq!(
+        pruned, 5,
+        "region, customer, complaint, accept and update events were all dispatched"
+    );
+    let history = server
+        .ok(
+            &s.sup,
+            "query($id: ID!) { history(entity: \"crm.complaint\", id: $id) { kind } }",
+            json!({"id": id}),
+        )
+        .await;
+    assert_eq!(history["history"].as_array().unwrap().len(), 3);
     receiver.stop(true).await;
 }
 

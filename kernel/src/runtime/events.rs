@@ -385,12 +385,23 @@ impl Kernel {
                 return;
             }
         };
-        let mut tick = tokio::time::interval(Duration::from_millis(config.poll_interval_ms));
+        let mut tick =
+            tokio::time::interval(Duration::from_millis(config.poll_interval_ms.max(10)));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut pruned_at = Instant::now();
         loop {
             tick.tick().await;
             if let Err(error) = self.deliver_due(&client).await {
                 tracing::warn!(%error, "webhook delivery round failed; retrying");
+            }
+            if pruned_at.elapsed() > Duration::from_secs(3600) {
+                pruned_at = Instant::now();
+                let before = Utc::now() - chrono::Duration::days(i64::from(config.retention_days));
+                match self.store.prune_outbox(before).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(events = n, "pruned sent events from the outbox"),
+                    Err(error) => tracing::warn!(%error, "pruning the outbox failed"),
+                }
             }
         }
     }

@@ -409,6 +409,28 @@ impl Store {
         Ok(events.len())
     }
 
+    /// Deletes dispatched outbox events older than `before` that no pending delivery still needs.
+    /// Returns how many went.
+    pub async fn prune_outbox(&self, before: DateTime<Utc>) -> Result<u64> {
+        let _guard = self.write_guard().await;
+        let still_needed = Query::select()
+            .column(t("event_id"))
+            .from(t("webhook_delivery"))
+            .and_where(Expr::col(t("status")).eq("pending"))
+            .to_owned();
+        let delete = Query::delete()
+            .from_table(t("outbox_event"))
+            .and_where(Expr::col(t("dispatched")).eq(true))
+            .and_where(Expr::col(t("at")).lt(before))
+            .and_where(Expr::col(t("id")).not_in_subquery(still_needed))
+            .to_owned();
+        Ok(self
+            .db
+            .execute(self.backend.build(&delete))
+            .await?
+            .rows_affected())
+    }
+
     /// Claims up to `limit` deliveries that are due, leasing them for `lease` so no other node
     /// sends them meanwhile. A node that dies mid-send lets the lease run out: the delivery is
     /// sent again (at least once).
