@@ -37,7 +37,7 @@ pub enum Command {
     /// Create users.
     #[command(subcommand)]
     User(UserCommand),
-    /// Issue API tokens.
+    /// Issue and revoke API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
     /// Create (or reuse) the demo tenant with sample data, print a token, then serve.
@@ -117,6 +117,16 @@ pub enum TokenCommand {
         user: String,
         #[arg(long, default_value = "cli")]
         name: String,
+        /// Days until the token expires; 0 for never. Default: auth.api_token_ttl_days.
+        #[arg(long)]
+        ttl_days: Option<u32>,
+    },
+    /// Revoke every token of a user (they log in again or get a new token).
+    Revoke {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        user: String,
     },
 }
 
@@ -227,9 +237,23 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 .await?;
             print(&format!("created user {} ({})", user.email, user.id));
         }
-        Command::Token(TokenCommand::Create { tenant, user, name }) => {
+        Command::Token(TokenCommand::Create {
+            tenant,
+            user,
+            name,
+            ttl_days,
+        }) => {
             let kernel = Kernel::open(config).await?;
-            print(&kernel.create_token(&tenant, &user, &name).await?);
+            print(&kernel.create_token(&tenant, &user, &name, ttl_days).await?);
+        }
+        Command::Token(TokenCommand::Revoke { tenant, user }) => {
+            let kernel = Kernel::open(config).await?;
+            let row = kernel.tenant(&tenant).await?;
+            let Some(found) = kernel.store.user_by_email(row.id, &user).await? else {
+                anyhow::bail!("no user {user} in the tenant {tenant}");
+            };
+            let revoked = kernel.revoke_all(row.id, found.id).await?;
+            print(&format!("revoked {revoked} token(s) of {user}"));
         }
         Command::Demo {
             plugins_dir,

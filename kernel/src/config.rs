@@ -14,7 +14,36 @@ pub struct Config {
     pub http: HttpConfig,
     pub plugins: PluginHostConfig,
     pub api: ApiConfig,
+    pub auth: AuthConfig,
     pub webhooks: WebhookConfig,
+}
+
+/// Tokens and password login.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// Hours a token from `/auth/login` stays valid.
+    pub login_token_ttl_hours: u32,
+    /// Days an API token from `jingxi token create` stays valid unless `--ttl-days` says otherwise.
+    pub api_token_ttl_days: u32,
+    /// Failed logins of one account before it is locked for `lockout_seconds`.
+    pub max_failed_logins: u32,
+    /// How long an account stays locked after too many failed logins, in seconds.
+    pub lockout_seconds: u64,
+    /// Login attempts one client address may make per minute.
+    pub logins_per_minute_per_address: u32,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            login_token_ttl_hours: 12,
+            api_token_ttl_days: 90,
+            max_failed_logins: 5,
+            lockout_seconds: 900,
+            logins_per_minute_per_address: 30,
+        }
+    }
 }
 
 /// Delivery of events to the webhooks tenants register.

@@ -1,13 +1,15 @@
 //! The demo tenant: every plugin found in a folder, a small org chart, users with roles, and
-//! realistic Chinese sample records from `demo.json`.
+//! realistic Chinese sample records from `demo.json`, some of them moved along their workflow.
 
 use std::collections::HashMap;
 use std::path::Path;
 
 use serde_json::Value;
+use uuid::Uuid;
 
-use crate::model::Locale;
+use crate::model::{EntityDef, Locale};
 use crate::runtime::{Caller, Kernel};
+use crate::store::Record;
 
 const DEMO_TENANT: &str = "demo";
 const DEMO_ADMIN: &str = "admin@demo.jingxi.dev";
@@ -71,7 +73,9 @@ pub async fn prepare(kernel: &Kernel, plugins_dir: &Path) -> anyhow::Result<Stri
             .await?;
         seed(kernel, tenant.id).await?;
     }
-    Ok(kernel.create_token(DEMO_TENANT, DEMO_ADMIN, "demo").await?)
+    Ok(kernel
+        .create_token(DEMO_TENANT, DEMO_ADMIN, "demo", None)
+        .await?)
 }
 
 async fn seed(kernel: &Kernel, tenant_id: i64) -> anyhow::Result<()> {
@@ -126,6 +130,11 @@ async fn seed(kernel: &Kernel, tenant_id: i64) -> anyhow::Result<()> {
         .ok_or_else(|| anyhow::anyhow!("demo admin missing"))?;
     let principal = crate::permissions::Principal::new(row, &[]);
     let catalog = kernel.catalog(tenant_id).await?;
+    let admin_caller = Caller {
+        principal: &principal,
+        catalog: &catalog,
+        locale: Locale::ZhCn,
+    };
     let items: Vec<Value> = serde_json::from_str(include_str!("demo.json"))?;
     let mut ids: HashMap<String, String> = HashMap::new();
     for (email, ..) in users_list() {
@@ -172,23 +181,59 @@ async fn seed(kernel: &Kernel, tenant_id: i64) -> anyhow::Result<()> {
             )
             .await
             .map_err(|e| anyhow::anyhow!("demo record for {entity_name} refused: {e}"))?;
-        if let (Some(key), Some(id)) = (
-            item["key"].as_str(),
-            created.first().and_then(|r| r["id"].as_str()),
-        ) {
+        let id = created.first().and_then(|r| r["id"].as_str());
+        if let (Some(key), Some(id)) = (item["key"].as_str(), id) {
             ids.insert(key.to_string(), id.to_string());
+        }
+        if let Some(steps) = item["steps"].as_array() {
+            let id = id
+                .and_then(|id| Uuid::parse_str(id).ok())
+                .ok_or_else(|| anyhow::anyhow!("demo record for {entity_name} has no id"))?;
+            take_steps(kernel, &admin_caller, &entity, id, steps, &ids).await?;
         }
     }
     Ok(())
 }
 
+/// Moves a demo record along its workflow as the admin, who may take every step. Each step names
+/// a `transition` and may give the fields it sets (`input`, with `"@key"` references) and a
+/// `comment`; the plugin's effects fill in the rest (for complaints, the times accepted and
+/// resolved).
+async fn take_steps(
+    kernel: &Kernel,
+    admin: &Caller<'_>,
+    entity: &EntityDef,
+    id: Uuid,
+    steps: &[Value],
+    ids: &HashMap<String, String>,
+) -> anyhow::Result<()> {
+    let entity_name = &entity.qualified;
+    for step in steps {
+        let transition = step["transition"]
+            .as_str()
+            .ok_or_else(|| anyhow::anyhow!("a demo step of {entity_name} names no transition"))?;
+        let patch: Record = match resolve(step["input"].clone(), ids) {
+            Value::Object(fields) => fields,
+            Value::Null => Record::new(),
+            other => anyhow::bail!("demo step {transition} of {entity_name} has input {other}"),
+        };
+        let comment = step["comment"].as_str().unwrap_or_default();
+        kernel
+            .transition(admin, entity, id, transition, comment, patch, None)
+            .await
+            .map_err(|e| anyhow::anyhow!("demo step {transition} of {entity_name} refused: {e}"))?;
+    }
+    Ok(())
+}
+
 /// Demo users: email, name, role, index of the org unit (总部, 营销中心, 销售部, 客服部).
-fn users_list() -> [(&'static str, &'static str, &'static str, usize); 5] {
+fn users_list() -> [(&'static str, &'static str, &'static str, usize); 6] {
     [
         (DEMO_ADMIN, "系统管理员", "admin", 0),
         ("zhenghao@demo.jingxi.dev", "郑浩", "sales_rep", 2),
         ("heli@demo.jingxi.dev", "何丽", "sales_rep", 2),
         ("zhouqiang@demo.jingxi.dev", "周强", "cs_mgr", 3),
+        ("wujing@demo.jingxi.dev", "吴静", "complaint_spec", 3),
         ("lintao@demo.jingxi.dev", "林涛", "marketing_director", 1),
     ]
 }

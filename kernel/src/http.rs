@@ -1,7 +1,8 @@
 //! HTTP: authenticates the caller and hands GraphQL requests to `graphql`.
 //!
 //! Routes: `POST /graphql` (Bearer token), `GET /graphql/ws` (subscriptions over a websocket,
-//! Bearer token or `?token=`), `POST /auth/login` (password → token), `GET /healthz`.
+//! Bearer token or `?token=`), `POST /auth/login` (password → token, throttled), `POST /auth/logout` (revokes the
+//! token), `GET /healthz`.
 //!
 //! **Invariant:** no request reaches a tenant's schema without an authenticated principal.
 
@@ -245,9 +246,15 @@ async fn login(state: web::Data<State>, request: HttpRequest, body: web::Bytes) 
                 "message": locale.pick("请求体应为 {\"tenant\", \"email\", \"password\"}。", "Expected {\"tenant\", \"email\", \"password\"}.")}}),
         );
     };
+    let address = request.peer_addr().map(|a| a.ip().to_string());
     match state
         .kernel
-        .login(&login.tenant, &login.email, &login.password)
+        .login_from(
+            &login.tenant,
+            &login.email,
+            &login.password,
+            address.as_deref(),
+        )
         .await
     {
         Ok(Some(token)) => json_response(StatusCode::OK, &serde_json::json!({"token": token})),
@@ -255,6 +262,10 @@ async fn login(state: web::Data<State>, request: HttpRequest, body: web::Bytes) 
             StatusCode::UNAUTHORIZED,
             &serde_json::json!({"error": {"code": Code::Unauthenticated.as_str(),
                 "message": locale.pick("租户、邮箱或密码不正确。", "Wrong tenant, email or password.")}}),
+        ),
+        Err(error @ crate::runtime::Error::LimitExceeded(_)) => json_response(
+            StatusCode::TOO_MANY_REQUESTS,
+            &serde_json::json!({"error": {"code": Code::LimitExceeded.as_str(), "message": error.to_string()}}),
         ),
         Err(error) => {
             tracing::error!(%error, "login failed");
@@ -282,6 +293,29 @@ fn body_too_large<B>(response: ServiceResponse<B>) -> actix_web::Result<ErrorHan
     Ok(ErrorHandlerResponse::Response(
         ServiceResponse::new(request, body).map_into_right_body(),
     ))
+}
+
+/// Revokes the token the request carries.
+async fn logout(state: web::Data<State>, request: HttpRequest) -> HttpResponse {
+    let locale = locale(&request);
+    let Some(token) = bearer(&request).filter(|t| !t.is_empty()) else {
+        return graphql_error(
+            StatusCode::UNAUTHORIZED,
+            Code::Unauthenticated,
+            &locale.pick("缺少访问令牌。", "Missing token."),
+        );
+    };
+    match state.kernel.revoke_token(token).await {
+        Ok(revoked) => json_response(StatusCode::OK, &serde_json::json!({"revoked": revoked})),
+        Err(error) => {
+            tracing::error!(%error, "logout failed");
+            graphql_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                Code::Internal,
+                "Internal error.",
+            )
+        }
+    }
 }
 
 async fn healthz() -> HttpResponse {
@@ -312,6 +346,7 @@ pub fn serve(
             .route("/graphql", web::post().to(graphql_endpoint))
             .route("/graphql/ws", web::get().to(graphql_ws))
             .route("/auth/login", web::post().to(login))
+            .route("/auth/logout", web::post().to(logout))
             .route("/healthz", web::get().to(healthz))
     })
     .workers(workers)

@@ -4,6 +4,7 @@
 //! **Invariant:** every record operation takes a [`Principal`]; the store receives the access it
 //! derives, so no path reaches records without tenant and row predicates.
 
+mod auth;
 mod events;
 mod query;
 mod tenancy;
@@ -166,6 +167,7 @@ pub struct Kernel {
     principals: RwLock<HashMap<String, (Instant, Arc<Principal>)>>,
     /// Committed changes, for subscriptions on this node.
     events: tokio::sync::broadcast::Sender<Arc<ChangeEvent>>,
+    logins: auth::LoginThrottle,
 }
 
 impl std::fmt::Debug for Kernel {
@@ -195,6 +197,7 @@ impl Kernel {
             catalogs: RwLock::new(HashMap::new()),
             principals: RwLock::new(HashMap::new()),
             events: tokio::sync::broadcast::channel(4096).0,
+            logins: auth::LoginThrottle::default(),
         });
         kernel.sync_plugins().await?;
         Ok(kernel)

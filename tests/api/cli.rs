@@ -113,4 +113,32 @@ async fn cli_administers_a_running_servers_tenants() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+
+    // Revoked by another process: the server stops accepting the token within its two-second
+    // principal cache.
+    let revoked = run(
+        &server,
+        &[
+            "token",
+            "revoke",
+            "--tenant",
+            "acme",
+            "--user",
+            "boss@acme.test",
+        ],
+    );
+    assert!(revoked.contains("revoked 1 token"), "{revoked}");
+    let started = Instant::now();
+    loop {
+        let (_, status) = server.graphql(token, "{ me { email } }", json!({})).await;
+        if status == 401 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "the revoked token still works after {:?}",
+            started.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

@@ -202,7 +202,7 @@ impl TestServer {
             .expect("admin created");
         let admin = self
             .kernel
-            .create_token(slug, &email, "test")
+            .create_token(slug, &email, "test", None)
             .await
             .expect("token");
         Tenant {
@@ -225,7 +225,7 @@ impl TestServer {
             .await
             .expect("user created");
         self.kernel
-            .create_token(&tenant.slug, email, "test")
+            .create_token(&tenant.slug, email, "test", None)
             .await
             .expect("token")
     }

@@ -1,6 +1,6 @@
-//! Workflows, history, webhooks and subscriptions in the API: the `transitions` of each record,
-//! `transition<Type>` mutations, `history`, webhook administration, and `<type>Changed`
-//! subscriptions.
+//! Workflows, history, webhooks, subscriptions and token revocation in the API: the
+//! `transitions` of each record, `transition<Type>` mutations, `history`, webhook
+//! administration, `<type>Changed` subscriptions and `revokeUserTokens`.
 
 use std::sync::Arc;
 
@@ -327,7 +327,21 @@ pub fn admin_mutations() -> Vec<Field> {
     })
     .description("Removes a webhook; its pending deliveries are cancelled, its delivery log stays.")
     .argument(InputValue::new("id", TypeRef::named_nn(TypeRef::ID)));
-    vec![create, delete]
+    let revoke = Field::new("revokeUserTokens", TypeRef::named_nn(TypeRef::INT), |ctx| {
+        FieldFuture::new(async move {
+            let request = request(&ctx)?;
+            let email = ctx.args.try_get("email")?.string()?.to_string();
+            let revoked = request
+                .kernel
+                .revoke_user_tokens(&request.caller(), &email)
+                .await
+                .map_err(to_graphql_error)?;
+            Ok(Some(FieldValue::value(revoked as i64)))
+        })
+    })
+    .description("Revokes every token of a user of your tenant (admins only); returns how many.")
+    .argument(InputValue::new("email", TypeRef::named_nn(TypeRef::STRING)));
+    vec![create, delete, revoke]
 }
 
 /// The `<Type>Change` object of an entity's subscription.

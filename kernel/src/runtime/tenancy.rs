@@ -379,8 +379,15 @@ impl Kernel {
         Ok(user)
     }
 
-    /// Issues a new API token for a user and returns it; only its hash is kept.
-    pub async fn create_token(&self, slug: &str, email: &str, name: &str) -> Result<String> {
+    /// Issues a new API token for a user and returns it; only its hash is kept. It expires after
+    /// `ttl_days` (0: never), by default after `auth.api_token_ttl_days`.
+    pub async fn create_token(
+        &self,
+        slug: &str,
+        email: &str,
+        name: &str,
+        ttl_days: Option<u32>,
+    ) -> Result<String> {
         let tenant = self.tenant(slug).await?;
         let user = self
             .store
@@ -392,21 +399,29 @@ impl Kernel {
                     format!("No user {email} in the tenant {slug}."),
                 )
             })?;
-        self.issue_token(tenant.id, user.id, name).await
+        let expires_at = self.api_token_expiry(ttl_days);
+        self.issue_token(tenant.id, user.id, name, expires_at).await
     }
 
-    async fn issue_token(&self, tenant_id: i64, user_id: Uuid, name: &str) -> Result<String> {
+    async fn issue_token(
+        &self,
+        tenant_id: i64,
+        user_id: Uuid,
+        name: &str,
+        expires_at: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Result<String> {
         let mut bytes = [0u8; 32];
         rand::rng().fill_bytes(&mut bytes);
         let token = format!("jx_{}", hex::encode(bytes));
         self.store
-            .create_token(tenant_id, user_id, name, &token_hash(&token), None)
+            .create_token(tenant_id, user_id, name, &token_hash(&token), expires_at)
             .await?;
         Ok(token)
     }
 
-    /// Password login: a new token for the user, or `None` when the tenant, user or password is
-    /// wrong (the caller cannot tell which).
+    /// Password login: a new token for the user (valid `auth.login_token_ttl_hours`), or `None`
+    /// when the tenant, user or password is wrong (the caller cannot tell which). Without the
+    /// throttling of [`Kernel::login_from`]: for the CLI and tests.
     pub async fn login(&self, slug: &str, email: &str, password: &str) -> Result<Option<String>> {
         let Some(tenant) = self.store.tenant_by_slug(slug).await? else {
             return Ok(None);
@@ -431,7 +446,11 @@ impl Kernel {
         if !verified {
             return Ok(None);
         }
-        Ok(Some(self.issue_token(tenant.id, user.id, "login").await?))
+        let expires_at = Some(self.login_token_expiry());
+        Ok(Some(
+            self.issue_token(tenant.id, user.id, "login", expires_at)
+                .await?,
+        ))
     }
 }
 

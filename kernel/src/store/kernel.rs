@@ -519,6 +519,39 @@ impl Store {
         Ok(id)
     }
 
+    /// Marks live tokens revoked: those of a user, or the one with `token_hash`. Returns how many.
+    pub async fn revoke_tokens(
+        &self,
+        tenant_id: Option<i64>,
+        user_id: Option<Uuid>,
+        token_hash: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<u64> {
+        if user_id.is_none() && token_hash.is_none() {
+            return Err(Error::Refused("name a user or a token to revoke".into()));
+        }
+        let _guard = self.write_guard().await;
+        let mut update = Query::update();
+        update
+            .table(t("api_token"))
+            .value(t("revoked_at"), now)
+            .and_where(Expr::col(t("revoked_at")).is_null());
+        if let Some(tenant_id) = tenant_id {
+            update.and_where(Expr::col(t("tenant_id")).eq(tenant_id));
+        }
+        if let Some(user_id) = user_id {
+            update.and_where(Expr::col(t("user_id")).eq(user_id));
+        }
+        if let Some(hash) = token_hash {
+            update.and_where(Expr::col(t("token_hash")).eq(hash));
+        }
+        Ok(self
+            .db
+            .execute(self.backend.build(&update))
+            .await?
+            .rows_affected())
+    }
+
     /// The tenant, user, roles and org unit behind a token hash, if the token is live.
     pub async fn principal_by_token(
         &self,
