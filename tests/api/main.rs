@@ -3,6 +3,7 @@
 
 mod auth;
 mod cli;
+mod concurrency;
 mod crud;
 mod demo;
 mod events;
