@@ -1,31 +1,14 @@
 //! The `jingxi` binary against a running server's database: changes made by another process
 //! reach the server without a restart.
 
-use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use jingxi_tests::TestServer;
+use jingxi_tests::{TestServer, jingxi_binary};
 use serde_json::json;
 
-/// `target/<profile>/jingxi`, next to the folder of this test binary.
-fn jingxi() -> PathBuf {
-    let exe = std::env::current_exe().expect("test binary path");
-    let dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target/<profile>");
-    let binary = dir.join("jingxi");
-    assert!(
-        binary.exists(),
-        "{} is missing. Hint: `cargo test --workspace` (or `cargo xtask test`) builds it",
-        binary.display()
-    );
-    binary
-}
-
 fn run(server: &TestServer, args: &[&str]) -> String {
-    let output = Command::new(jingxi())
+    let output = Command::new(jingxi_binary())
         .args(args)
         .env("JINGXI__DATABASE__URL", &server.config.database.url)
         .env(

@@ -75,6 +75,22 @@ pub fn plugin_wasm(id: &str) -> Vec<u8> {
     })
 }
 
+/// `target/<profile>/jingxi`, next to the folder of the running test binary.
+pub fn jingxi_binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    let dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/<profile>");
+    let binary = dir.join("jingxi");
+    assert!(
+        binary.exists(),
+        "{} is missing. Hint: `cargo test --workspace` (or `cargo xtask test`) builds it",
+        binary.display()
+    );
+    binary
+}
+
 fn database_name() -> String {
     let thread = std::thread::current();
     let name = thread.name().unwrap_or("test");
