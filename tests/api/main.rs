@@ -4,6 +4,7 @@
 mod auth;
 mod cli;
 mod concurrency;
+mod crash;
 mod crud;
 mod demo;
 mod events;
