@@ -49,6 +49,19 @@ pub enum Command {
         #[arg(long)]
         no_serve: bool,
     },
+    /// Compile one plugin from standard input to standard output, under a memory limit (the
+    /// server runs this in a child process; not meant for people).
+    #[command(hide = true)]
+    CompilePlugin {
+        #[arg(long)]
+        memory_bytes: usize,
+        #[arg(long)]
+        slots: u32,
+        #[arg(long)]
+        fuel: bool,
+        #[arg(long)]
+        memory_limit_mib: u64,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -138,8 +151,22 @@ fn print(line: &str) {
 
 /// Runs one command to completion.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
-    // Creating a plugin needs neither configuration nor database.
+    // Creating or compiling a plugin needs neither configuration nor database.
     let command = match cli.command {
+        Command::CompilePlugin {
+            memory_bytes,
+            slots,
+            fuel,
+            memory_limit_mib,
+        } => {
+            let spec = crate::plugin_host::worker::EngineSpec {
+                memory_bytes,
+                slots,
+                fuel,
+            };
+            return crate::plugin_host::worker::serve(spec, memory_limit_mib)
+                .map_err(|message| anyhow::anyhow!(message));
+        }
         Command::Plugin(PluginCommand::New { id, dir, sdk }) => {
             let cwd = std::env::current_dir()?;
             let scaffold = crate::scaffold::generate(&id, dir.as_deref(), sdk.as_deref(), &cwd)?;
@@ -150,7 +177,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         command => command,
     };
-    let (config, file) = Config::load(cli.config.as_deref())?;
+    let (mut config, file) = Config::load(cli.config.as_deref())?;
+    // This executable compiles plugins in child processes, where their memory can be capped.
+    if config.plugins.compile_worker.is_none() {
+        config.plugins.compile_worker = std::env::current_exe().ok();
+    }
     match &file {
         Some(path) => tracing::info!(file = %path.display(), "configuration read"),
         None => tracing::info!("no configuration file; using defaults and environment"),
@@ -177,7 +208,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 plugin.def.entities.len()
             ));
         }
-        Command::Plugin(PluginCommand::New { .. }) => {
+        Command::Plugin(PluginCommand::New { .. }) | Command::CompilePlugin { .. } => {
             unreachable!("handled before the configuration")
         }
         Command::Plugin(PluginCommand::List) => {

@@ -202,9 +202,19 @@ pub struct PluginHostConfig {
     pub max_concurrent_calls: u32,
     /// The largest plugin accepted by [`PluginHost::load`]. Default 8 MiB.
     pub max_wasm_bytes: usize,
-    /// Longest a plugin may take to compile at install; a slower one is refused (the compiler
-    /// thread finishes in the background and its result is dropped). Default 30000.
+    /// Longest a plugin may take to compile at install; a slower one is refused. Default 30000.
     pub compile_timeout_ms: u64,
+    /// Data memory the compiler may use for one plugin, in MiB; a plugin that needs more is
+    /// refused. Enforced when compiling in a worker process (see `compile_worker`). Default 1024.
+    pub compile_memory_limit_mib: u64,
+    /// The `jingxi` executable that compiles plugins in a child process (`jingxi
+    /// compile-plugin`). The `jingxi` command sets it to itself; unset, a library embedding the
+    /// kernel compiles in-process on a thread (time-limited, not memory-limited).
+    pub compile_worker: Option<PathBuf>,
+    /// The key that signs cached artifacts. The kernel sets it from its database; it is not
+    /// read from files or the environment.
+    #[serde(skip)]
+    pub artifact_key: Option<String>,
     /// The largest input of one call (records, params, comment and names). Default 1 MiB.
     pub max_input_bytes: usize,
     /// The largest output of one call. Default 1 MiB.
@@ -224,6 +234,9 @@ impl Default for PluginHostConfig {
             max_concurrent_calls: 64,
             max_wasm_bytes: 8 * 1024 * 1024,
             compile_timeout_ms: 30_000,
+            compile_memory_limit_mib: 1024,
+            compile_worker: None,
+            artifact_key: None,
             max_input_bytes: 1024 * 1024,
             max_output_bytes: 1024 * 1024,
             max_log_bytes: 4 * 1024,

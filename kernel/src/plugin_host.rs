@@ -21,6 +21,7 @@ mod bindings;
 mod cache;
 mod error;
 mod sandbox;
+pub mod worker;
 
 use std::fmt;
 use std::sync::Arc;
@@ -159,6 +160,10 @@ struct HostInner {
     cache: ArtifactCache,
     max_wasm_bytes: usize,
     compile_timeout: Duration,
+    compile_memory_mib: u64,
+    /// `jingxi compile-plugin` runs here; `None` compiles on a thread in this process.
+    compile_worker: Option<std::path::PathBuf>,
+    spec: worker::EngineSpec,
     limits: Arc<CallLimits>,
     slots: Arc<Slots>,
     compiled: AtomicU64,
@@ -217,8 +222,8 @@ impl PluginHost {
         bindings::add_to_linker(&mut linker)
             .map_err(|error| setup(format!("cannot link host imports: {error:#}")))?;
 
-        let cache =
-            ArtifactCache::open(&config.cache_dir, &engine).map_err(|source| Error::Cache {
+        let cache = ArtifactCache::open(&config.cache_dir, &engine, config.artifact_key.as_deref())
+            .map_err(|source| Error::Cache {
                 path: config.cache_dir.clone(),
                 source,
             })?;
@@ -251,6 +256,13 @@ impl PluginHost {
                 cache,
                 max_wasm_bytes: config.max_wasm_bytes,
                 compile_timeout: Duration::from_millis(config.compile_timeout_ms),
+                compile_memory_mib: config.compile_memory_limit_mib,
+                compile_worker: config.compile_worker.clone(),
+                spec: worker::EngineSpec {
+                    memory_bytes,
+                    slots: config.max_concurrent_calls,
+                    fuel: config.fuel.is_some(),
+                },
                 limits: Arc::new(limits),
                 slots: Arc::new(Slots::new(config.max_concurrent_calls)),
                 compiled: AtomicU64::new(0),
@@ -331,6 +343,12 @@ impl PluginHost {
         })
     }
 
+    /// Deletes cached artifacts of plugins other than `keep` (wasm SHA-256s) and of other
+    /// engines, once they are a few minutes old. Returns how many files went.
+    pub fn sweep_cache(&self, keep: &[&str]) -> usize {
+        self.inner.cache.sweep(keep)
+    }
+
     /// How many plugins were compiled and how many came from the cache.
     pub fn stats(&self) -> PluginHostStats {
         PluginHostStats {
@@ -352,8 +370,84 @@ impl PluginHost {
             );
             return Ok(component);
         }
-        // Compiling runs on its own thread so a plugin that compiles too slowly is refused
-        // without holding up the caller; the thread's late result is dropped.
+        let plugin = format!("sha256:{}", &sha256[..12]);
+        let component = match &inner.compile_worker {
+            Some(exe) => self.compile_in_worker(exe, wasm, &key, &plugin)?,
+            None => self.compile_in_thread(wasm, sha256, &key, &plugin)?,
+        };
+        inner.compiled.fetch_add(1, Ordering::Relaxed);
+        tracing::info!(
+            sha256,
+            wasm_bytes = wasm.len(),
+            millis = started.elapsed().as_millis() as u64,
+            worker = inner.compile_worker.is_some(),
+            "plugin compiled"
+        );
+        Ok(component)
+    }
+
+    /// Compiles in a child process under the memory and time limits, stores the artifact, and
+    /// maps it from the cache like any cached plugin.
+    fn compile_in_worker(
+        &self,
+        exe: &std::path::Path,
+        wasm: &[u8],
+        key: &str,
+        plugin: &str,
+    ) -> Result<Component> {
+        let inner = &*self.inner;
+        let artifact = worker::compile(
+            exe,
+            inner.spec,
+            wasm,
+            inner.compile_memory_mib,
+            inner.compile_timeout,
+        )
+        .map_err(|error| match error {
+            worker::WorkerError::Timeout => Error::LimitExceeded {
+                plugin: plugin.to_string(),
+                hook: "compile",
+                limit: format!("compile time ({} ms)", inner.compile_timeout.as_millis()),
+            },
+            worker::WorkerError::Memory => Error::LimitExceeded {
+                plugin: plugin.to_string(),
+                hook: "compile",
+                limit: format!("compile memory ({} MiB)", inner.compile_memory_mib),
+            },
+            worker::WorkerError::Failed(message) => Error::InvalidWasm { message },
+            worker::WorkerError::Spawn(error) => Error::Setup {
+                message: format!("cannot start the compiler {}: {error}", exe.display()),
+            },
+        })?;
+        inner
+            .cache
+            .store(key, &artifact)
+            .map_err(|source| Error::Cache {
+                path: inner.cache.dir().to_path_buf(),
+                source,
+            })?;
+        inner
+            .cache
+            .load(&inner.engine, key)
+            .ok_or_else(|| Error::Setup {
+                message: format!(
+                    "the artifact compiled by {} does not load; is it the same jingxi version?",
+                    exe.display()
+                ),
+            })
+    }
+
+    /// Compiles on a thread of this process, under the time limit only (a thread's memory
+    /// cannot be capped on its own).
+    fn compile_in_thread(
+        &self,
+        wasm: &[u8],
+        sha256: &str,
+        key: &str,
+        plugin: &str,
+    ) -> Result<Component> {
+        let inner = &*self.inner;
+        // The thread's late result is dropped when the time limit passed.
         let (sender, receiver) = std::sync::mpsc::channel();
         let (engine, bytes) = (inner.engine.clone(), wasm.to_vec());
         std::thread::Builder::new()
@@ -368,24 +462,17 @@ impl PluginHost {
             receiver
                 .recv_timeout(inner.compile_timeout)
                 .map_err(|_| Error::LimitExceeded {
-                    plugin: format!("sha256:{}", &sha256[..12]),
+                    plugin: plugin.to_string(),
                     hook: "compile",
                     limit: format!("compile time ({} ms)", inner.compile_timeout.as_millis()),
                 })?;
         let component = compiled.map_err(|error| Error::InvalidWasm {
             message: format!("cannot compile: {error:#}"),
         })?;
-        inner.compiled.fetch_add(1, Ordering::Relaxed);
-        tracing::info!(
-            sha256,
-            wasm_bytes = wasm.len(),
-            millis = started.elapsed().as_millis() as u64,
-            "plugin compiled"
-        );
         // A cache that cannot be written costs a compile at the next start, nothing more.
         match component.serialize() {
             Ok(artifact) => {
-                if let Err(error) = inner.cache.store(&key, &artifact) {
+                if let Err(error) = inner.cache.store(key, &artifact) {
                     tracing::warn!(sha256, %error, "cannot write plugin artifact to the cache");
                 }
             }

@@ -185,9 +185,13 @@ const PRINCIPAL_TTL: Duration = Duration::from_secs(2);
 
 impl Kernel {
     /// Connects, migrates, and loads every installed plugin (from the compiled-artifact cache).
-    pub async fn open(config: Config) -> anyhow::Result<Arc<Kernel>> {
+    pub async fn open(mut config: Config) -> anyhow::Result<Arc<Kernel>> {
         let store = Store::connect(&config.database).await?;
         store.migrate().await?;
+        // Compiled artifacts are signed with a key kept in the database, away from the cache.
+        let key = hex::encode(rand::random::<[u8; 32]>());
+        config.plugins.artifact_key =
+            Some(store.ensure_setting("plugin_artifact_key", &key).await?);
         let host = PluginHost::new(config.plugins.clone())?;
         let kernel = Arc::new(Kernel {
             store,
@@ -200,7 +204,18 @@ impl Kernel {
             logins: auth::LoginThrottle::default(),
         });
         kernel.sync_plugins().await?;
+        kernel.sweep_plugin_cache();
         Ok(kernel)
+    }
+
+    /// Removes cached artifacts of plugins no longer installed (after an upgrade, say).
+    fn sweep_plugin_cache(&self) {
+        let installed = self.installed();
+        let keep: Vec<&str> = installed.iter().map(|p| p.component.sha256()).collect();
+        let removed = self.host.sweep_cache(&keep);
+        if removed > 0 {
+            tracing::info!(files = removed, "removed stale plugin artifacts");
+        }
     }
 
     pub fn plugin(&self, id: &str) -> Option<Arc<InstalledPlugin>> {
@@ -298,6 +313,7 @@ impl Kernel {
             .expect("plugin registry lock")
             .insert(installed.def.id.clone(), installed.clone());
         self.catalogs.write().expect("catalog lock").clear();
+        self.sweep_plugin_cache();
         Ok(installed)
     }
 

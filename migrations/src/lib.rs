@@ -6,6 +6,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261127_000001_create_kernel_tables;
 mod m20261128_000002_create_event_tables;
+mod m20261128_000003_create_setting_table;
 
 /// All kernel migrations, in order.
 #[derive(Debug)]
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261127_000001_create_kernel_tables::Migration),
             Box::new(m20261128_000002_create_event_tables::Migration),
+            Box::new(m20261128_000003_create_setting_table::Migration),
         ]
     }
 }

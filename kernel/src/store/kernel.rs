@@ -519,6 +519,32 @@ impl Store {
         Ok(id)
     }
 
+    /// The value of a shared setting, created with `value` when it does not exist yet (the first
+    /// of several racing nodes wins; every node then reads the same value).
+    pub async fn ensure_setting(&self, key: &str, value: &str) -> Result<String> {
+        {
+            let _guard = self.write_guard().await;
+            let insert = Query::insert()
+                .into_table(t("kernel_setting"))
+                .columns([t("key"), t("value")])
+                .values_panic([key.into(), value.into()])
+                .on_conflict(OnConflict::column(t("key")).do_nothing().to_owned())
+                .to_owned();
+            self.db.execute(self.backend.build(&insert)).await?;
+        }
+        let select = Query::select()
+            .column(t("value"))
+            .from(t("kernel_setting"))
+            .and_where(Expr::col(t("key")).eq(key))
+            .to_owned();
+        let row = self
+            .db
+            .query_one(self.backend.build(&select))
+            .await?
+            .ok_or_else(|| Error::Refused(format!("setting {key} vanished")))?;
+        Ok(row.try_get("", "value")?)
+    }
+
     /// Marks live tokens revoked: those of a user, or the one with `token_hash`. Returns how many.
     pub async fn revoke_tokens(
         &self,
