@@ -4,6 +4,7 @@
 //! **Invariant:** resolvers never build queries; they call `runtime::Kernel`, which derives the
 //! store access from the principal. Errors carry a stable `extensions.code`.
 
+mod aggregate;
 mod events;
 mod filter;
 mod schema;

@@ -433,6 +433,28 @@ impl Kernel {
         Ok(self.store.count_records(&access, entity, filter).await?)
     }
 
+    /// Count, sum, average, minimum and maximum per group of the records the caller may see, at
+    /// most `api.max_page_size` groups (the largest first).
+    pub async fn aggregate(
+        &self,
+        principal: &Principal,
+        entity: &EntityDef,
+        filter: Option<&Filter>,
+        group_by: &[String],
+    ) -> Result<Vec<store::Group>> {
+        let access = principal.access(&entity.qualified, Action::Read);
+        Ok(self
+            .store
+            .aggregate_records(
+                &access,
+                entity,
+                filter,
+                group_by,
+                self.config.api.max_page_size,
+            )
+            .await?)
+    }
+
     /// Checks records against the schema, then the plugin's `validate` hook (one call per batch).
     async fn check_records(
         &self,

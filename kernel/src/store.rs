@@ -4,6 +4,7 @@
 //! carries the tenant predicate and the caller's row scope ([`Access`]); there is no way to reach a
 //! record table without one. This is the only module that writes SQL or imports sea-orm.
 
+mod aggregate;
 mod codec;
 mod ddl;
 mod events;
@@ -27,6 +28,7 @@ use crate::config::StoreConfig;
 use crate::error::{Code, ErrorCode};
 use crate::model::FieldIssue;
 
+pub use aggregate::{Group, groupable, numeric};
 pub use events::{AttemptOutcome, AuditRow, DeliveryRow, DueDelivery, OutboxRow, WebhookRow};
 pub use filter::{Filter, Op, Order};
 pub use kernel::{GrantRow, OrgUnitRow, PluginRow, PrincipalRow, TenantRow, UserRow};

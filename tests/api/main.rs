@@ -1,6 +1,7 @@
 //! End-to-end tests: a real kernel on a loopback port, real HTTP, real plugins built from this
 //! workspace; SQLite by default, PostgreSQL when `DATABASE_URL` is a `postgres://` URL.
 
+mod aggregate;
 mod auth;
 mod cli;
 mod concurrency;

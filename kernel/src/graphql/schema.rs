@@ -12,9 +12,9 @@ use async_graphql::dynamic::{
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-use super::events;
 use super::filter::{self, scalar};
 use super::{RequestContext, to_graphql_error};
+use super::{aggregate, events};
 use crate::config::ApiConfig;
 use crate::error::Code;
 use crate::model::{ChildDef, EntityDef, FieldDef, FieldKind, Locale};
@@ -1045,9 +1045,15 @@ pub fn build_schema(catalog: &TenantCatalog, limits: &ApiConfig) -> Result<Schem
             .register(order_input)
             .register(edge)
             .register(connection);
+        let (group_fields, numbers, group) = aggregate::types(entity);
+        builder = builder.register(group_fields).register(group);
+        if let Some(numbers) = numbers {
+            builder = builder.register(numbers);
+        }
         query = query
             .field(get_field(entity))
-            .field(list_field(entity, limits));
+            .field(list_field(entity, limits))
+            .field(aggregate::query_field(entity, &plural(&entity.type_name)));
         for field in mutation_fields(entity)
             .into_iter()
             .chain(events::mutation_fields(entity))

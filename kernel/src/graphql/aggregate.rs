@@ -1,0 +1,157 @@
+//! `<plural>Aggregate(filter, groupBy)`: count, sum, avg, min and max per group, computed in SQL
+//! over the records the caller may read.
+
+use std::sync::Arc;
+
+use async_graphql::dynamic::{
+    Enum, EnumItem, Field, FieldFuture, FieldValue, InputValue, Object, TypeRef,
+};
+use serde_json::{Map, Value};
+
+use super::filter::{self, columns, scalar};
+use super::schema::{lower_first, map_field, request};
+use super::to_graphql_error;
+use crate::model::EntityDef;
+use crate::store::{self, Group};
+
+fn group_enum(entity: &EntityDef) -> String {
+    format!("{}GroupField", entity.type_name)
+}
+
+fn numbers_type(entity: &EntityDef) -> String {
+    format!("{}AggregateNumbers", entity.type_name)
+}
+
+fn group_type(entity: &EntityDef) -> String {
+    format!("{}AggregateGroup", entity.type_name)
+}
+
+fn has_numbers(entity: &EntityDef) -> bool {
+    entity.fields.iter().any(|f| store::numeric(&f.kind))
+}
+
+/// The enum of groupable fields, the numbers object and the group object of one entity.
+pub fn types(entity: &EntityDef) -> (Enum, Option<Object>, Object) {
+    let mut fields = Enum::new(group_enum(entity));
+    for column in columns(entity) {
+        if store::groupable(&column.kind) && column.field != "id" {
+            fields = fields.item(EnumItem::new(column.field.to_ascii_uppercase()));
+        }
+    }
+    let numbers = has_numbers(entity).then(|| {
+        let mut numbers = Object::new(numbers_type(entity)).description(
+            "Per numeric field; fields you may not read and groups without values are null.",
+        );
+        for field in entity.fields.iter().filter(|f| store::numeric(&f.kind)) {
+            numbers = numbers.field(map_field(
+                &field.graphql_name,
+                &field.name,
+                TypeRef::named(scalar(&field.kind)),
+            ));
+        }
+        numbers
+    });
+    let mut group = Object::new(group_type(entity))
+        .field(
+            map_field("key", "key", TypeRef::named_nn("JSON"))
+                .description("The values of the groupBy fields, by their API names."),
+        )
+        .field(map_field("count", "count", TypeRef::named_nn(TypeRef::INT)));
+    if has_numbers(entity) {
+        for (name, description) in [
+            ("sum", "Sums, exact for money and decimals."),
+            ("avg", "Averages over the records with a value."),
+            ("min", "Smallest values."),
+            ("max", "Largest values."),
+        ] {
+            let key = name.to_string();
+            group = group.field(
+                Field::new(name, TypeRef::named_nn(numbers_type(entity)), move |ctx| {
+                    let key = key.clone();
+                    FieldFuture::new(async move {
+                        let parent = ctx.parent_value.try_downcast_ref::<Map<String, Value>>()?;
+                        let values = parent
+                            .get(&key)
+                            .and_then(Value::as_object)
+                            .cloned()
+                            .unwrap_or_default();
+                        Ok(Some(FieldValue::owned_any(values)))
+                    })
+                })
+                .description(description),
+            );
+        }
+    }
+    (fields, numbers, group)
+}
+
+fn group_value(entity: &EntityDef, group: Group) -> FieldValue<'static> {
+    let api_name = |name: &str| {
+        filter::columns(entity)
+            .into_iter()
+            .find(|c| c.field == name)
+            .map(|c| c.api)
+            .unwrap_or_else(|| name.to_string())
+    };
+    let key: Map<String, Value> = group
+        .key
+        .into_iter()
+        .map(|(name, value)| (api_name(&name), value))
+        .collect();
+    let mut value = Map::new();
+    value.insert("key".into(), Value::Object(key));
+    value.insert("count".into(), Value::from(group.count));
+    value.insert("sum".into(), Value::Object(group.sum));
+    value.insert("avg".into(), Value::Object(group.avg));
+    value.insert("min".into(), Value::Object(group.min));
+    value.insert("max".into(), Value::Object(group.max));
+    FieldValue::owned_any(value)
+}
+
+/// `<plural>Aggregate(filter, groupBy)`.
+pub fn query_field(entity: &Arc<EntityDef>, plural: &str) -> Field {
+    let def = entity.clone();
+    Field::new(
+        format!("{}Aggregate", lower_first(plural)),
+        TypeRef::named_nn_list_nn(group_type(entity)),
+        move |ctx| {
+            let def = def.clone();
+            FieldFuture::new(async move {
+                let request = request(&ctx)?;
+                let filter = match ctx.args.get("filter").filter(|v| !v.is_null()) {
+                    Some(value) => Some(filter::parse_filter(&def, &value.object()?)?),
+                    None => None,
+                };
+                let mut group_by = Vec::new();
+                if let Some(list) = ctx.args.get("groupBy").filter(|v| !v.is_null()) {
+                    for item in list.list()?.iter() {
+                        let name = item.enum_name()?.to_ascii_lowercase();
+                        if !group_by.contains(&name) {
+                            group_by.push(name);
+                        }
+                    }
+                }
+                let groups = request
+                    .kernel
+                    .aggregate(&request.principal, &def, filter.as_ref(), &group_by)
+                    .await
+                    .map_err(to_graphql_error)?;
+                Ok(Some(FieldValue::list(
+                    groups.into_iter().map(|g| group_value(&def, g)),
+                )))
+            })
+        },
+    )
+    .description(format!(
+        "{} · {}: count, sum, avg, min and max per group of the records you may read, largest groups first",
+        entity.title, entity.title_en
+    ))
+    .argument(InputValue::new(
+        "filter",
+        TypeRef::named(format!("{}Filter", entity.type_name)),
+    ))
+    .argument(InputValue::new(
+        "groupBy",
+        TypeRef::named_nn_list(group_enum(entity)),
+    ))
+}
