@@ -137,6 +137,9 @@ pub struct ApiConfig {
     /// The tenant whose admins may install plugins through the API (plugins are shared by all
     /// tenants). Unset: installing is only possible with the CLI.
     pub operator_tenant: Option<String>,
+    /// How often (ms) an open subscription checks its token again; a revoked or expired token,
+    /// or changed roles, close it.
+    pub subscription_recheck_ms: u64,
 }
 
 impl Default for ApiConfig {
@@ -149,6 +152,7 @@ impl Default for ApiConfig {
             max_batch: 1000,
             refresh_interval_ms: 500,
             operator_tenant: None,
+            subscription_recheck_ms: 5000,
         }
     }
 }

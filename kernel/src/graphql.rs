@@ -111,32 +111,67 @@ pub fn error_response(code: Code, message: &str) -> Response {
     Response::from_errors(vec![error])
 }
 
-/// Gives every error without a code one, so clients can always match on `extensions.code`:
-/// query parse and validation errors become `BAD_REQUEST`, limit errors `LIMIT_EXCEEDED`.
+/// The code of an error that reached the client without one: limit errors are
+/// `LIMIT_EXCEEDED`, query parse and validation errors `BAD_REQUEST`.
+fn code_for(message: &str) -> Code {
+    let lower = message.to_ascii_lowercase();
+    if lower.contains("too complex")
+        || lower.contains("too deep")
+        || lower.contains("nested too deep")
+    {
+        Code::LimitExceeded
+    } else {
+        Code::BadRequest
+    }
+}
+
+/// Gives every error without a code one, so clients can always match on `extensions.code`.
 pub fn ensure_codes(mut response: Response) -> Response {
     for error in &mut response.errors {
         let has_code = error
             .extensions
             .as_ref()
             .is_some_and(|e| e.get("code").is_some());
-        if has_code {
-            continue;
+        if !has_code {
+            let code = code_for(&error.message);
+            error
+                .extensions
+                .get_or_insert_with(Default::default)
+                .set("code", code.as_str());
         }
-        let lower = error.message.to_ascii_lowercase();
-        let code = if lower.contains("too complex")
-            || lower.contains("too deep")
-            || lower.contains("nested too deep")
-        {
-            Code::LimitExceeded
-        } else {
-            Code::BadRequest
-        };
-        error
-            .extensions
-            .get_or_insert_with(Default::default)
-            .set("code", code.as_str());
     }
     response
+}
+
+/// The same for the errors inside one websocket message (`next` and `error` payloads).
+fn ensure_ws_codes(text: String) -> String {
+    let Ok(mut message) = serde_json::from_str::<serde_json::Value>(&text) else {
+        return text;
+    };
+    let errors = match message.get_mut("payload") {
+        Some(serde_json::Value::Array(errors)) => errors,
+        Some(payload) => match payload.get_mut("errors") {
+            Some(serde_json::Value::Array(errors)) => errors,
+            _ => return text,
+        },
+        None => return text,
+    };
+    for error in errors.iter_mut() {
+        let Some(object) = error.as_object_mut() else {
+            continue;
+        };
+        let text = object.get("message").and_then(|m| m.as_str()).unwrap_or("");
+        let code = code_for(text).as_str();
+        let extensions = object
+            .entry("extensions")
+            .or_insert_with(|| serde_json::json!({}));
+        if let Some(extensions) = extensions.as_object_mut() {
+            extensions
+                .entry("code")
+                .or_insert_with(|| serde_json::Value::String(code.to_string()));
+        }
+    }
+    message.to_string()
 }
 
 /// Reads a GraphQL-over-HTTP JSON body (`query`, `variables`, `operationName`).
@@ -225,7 +260,35 @@ pub async fn websocket(
     Ok(WebSocket::new(schema, input, protocol)
         .connection_data(data)
         .map(|message| match message {
-            WsMessage::Text(text) => WsOut::Text(text),
+            WsMessage::Text(text) => WsOut::Text(ensure_ws_codes(text)),
             WsMessage::Close(code, reason) => WsOut::Close(code, reason),
         }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{Value, json};
+
+    #[test]
+    fn websocket_errors_get_codes_and_keep_theirs() {
+        let next = json!({"type": "next", "id": "1", "payload": {"data": null, "errors": [
+            {"message": "Unknown field \"nope\""},
+            {"message": "Query is nested too deep."},
+            {"message": "x", "extensions": {"code": "FORBIDDEN"}},
+        ]}});
+        let coded: Value = serde_json::from_str(&ensure_ws_codes(next.to_string())).unwrap();
+        let codes: Vec<&str> = coded["payload"]["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["extensions"]["code"].as_str().unwrap())
+            .collect();
+        assert_eq!(codes, ["BAD_REQUEST", "LIMIT_EXCEEDED", "FORBIDDEN"]);
+        let error = json!({"type": "error", "id": "1", "payload": [{"message": "Syntax error"}]});
+        let coded: Value = serde_json::from_str(&ensure_ws_codes(error.to_string())).unwrap();
+        assert_eq!(coded["payload"][0]["extensions"]["code"], "BAD_REQUEST");
+        let ack = json!({"type": "connection_ack"}).to_string();
+        assert_eq!(ensure_ws_codes(ack.clone()), ack);
+    }
 }

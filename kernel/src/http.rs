@@ -165,7 +165,12 @@ async fn graphql_ws(
     .boxed();
     let kernel = state.kernel.clone();
     let schemas = state.schemas.clone();
+    let token = bearer(&request)
+        .map(str::to_string)
+        .or_else(|| query_token(&request))
+        .unwrap_or_default();
     actix_web::rt::spawn(async move {
+        let roles = principal.roles.clone();
         let mut output =
             match graphql::websocket(&kernel, &schemas, principal, locale, protocol, input).await {
                 Ok(output) => output,
@@ -174,14 +179,35 @@ async fn graphql_ws(
                     return;
                 }
             };
-        while let Some(message) = output.next().await {
+        // The token is checked again now and then: a revoked or expired token, or changed
+        // roles, end the subscriptions (the client reconnects with what it may now see).
+        let every =
+            std::time::Duration::from_millis(kernel.config.api.subscription_recheck_ms.max(50));
+        let mut recheck = tokio::time::interval(every);
+        recheck.tick().await;
+        loop {
+            let message = tokio::select! {
+                message = output.next() => message,
+                _ = recheck.tick() => {
+                    let close = match kernel.authenticate(&token).await {
+                        Ok(Some(now)) if now.roles == roles => None,
+                        Ok(Some(_)) => Some((4403, "roles changed; reconnect")),
+                        Ok(None) => Some((4401, "token expired or revoked")),
+                        Err(_) => None,
+                    };
+                    match close {
+                        Some((code, reason)) => Some(graphql::WsOut::Close(code, reason.into())),
+                        None => continue,
+                    }
+                }
+            };
             match message {
-                graphql::WsOut::Text(text) => {
+                Some(graphql::WsOut::Text(text)) => {
                     if session.text(text).await.is_err() {
                         return;
                     }
                 }
-                graphql::WsOut::Close(code, reason) => {
+                Some(graphql::WsOut::Close(code, reason)) => {
                     let reason = actix_ws::CloseReason {
                         code: actix_ws::CloseCode::from(code),
                         description: Some(reason),
@@ -189,6 +215,7 @@ async fn graphql_ws(
                     let _ = session.close(Some(reason)).await;
                     return;
                 }
+                None => break,
             }
         }
         let _ = session.close(None).await;

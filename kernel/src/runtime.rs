@@ -26,7 +26,7 @@ use crate::permissions::{Action, Principal};
 use crate::plugin_host::{self, HookContext, LoadedPlugin, PluginHost};
 use crate::store::{self, Filter, Order, Page, Record, Store};
 
-pub use events::{ChangeEvent, HistoryEntry};
+pub use events::{ChangeEvent, EVENT_KINDS, HISTORY_PAGE_MAX, HistoryEntry};
 pub use tenancy::TenantCatalog;
 pub use workflow::TransitionView;
 
@@ -77,7 +77,10 @@ pub enum Error {
 fn validation_summary(issues: &[RecordIssue]) -> String {
     let first = issues
         .first()
-        .map(|i| format!(" {}: {}", i.pointer, i.message))
+        .map(|i| match i.pointer.as_str() {
+            "" => format!(" {}", i.message),
+            pointer => format!(" {pointer}: {}", i.message),
+        })
         .unwrap_or_default();
     format!(
         "输入无效 / Invalid input ({} problem(s)).{first}",
@@ -299,6 +302,11 @@ impl Kernel {
         }
         for entity in &def.entities {
             self.store.ensure_tables(entity).await?;
+            if let Some(workflow) = &entity.workflow {
+                self.store
+                    .fill_missing_state(entity, &workflow.initial)
+                    .await?;
+            }
         }
         let row = store::PluginRow {
             id: def.id.clone(),
@@ -674,6 +682,14 @@ impl Kernel {
         }
         let now = Utc::now();
         let records: Vec<Record> = inputs.into_iter().map(without_nulls).collect();
+        let level = principal.level(&entity.qualified);
+        if let Some(key) = records
+            .iter()
+            .flat_map(|r| r.keys())
+            .find(|key| events::field_level(entity, key) > level)
+        {
+            return Err(hidden_field(locale, key));
+        }
         self.check_records(caller, entity, &records, batch, now)
             .await?;
         let records = self.compute_fields(caller, entity, records, now).await?;
@@ -779,10 +795,7 @@ impl Kernel {
                 });
             }
             if events::field_level(entity, &key) > level {
-                return Err(Error::Forbidden(locale.pick(
-                    format!("无权修改字段 {key}。"),
-                    format!("You may not change the field {key}."),
-                )));
+                return Err(hidden_field(locale, &key));
             }
             merged.insert(key, value);
         }
@@ -1001,6 +1014,14 @@ fn tenant_wide(principal: &Principal) -> store::Access {
         rows: store::Rows::All,
         level: store::Access::ALL_LEVELS,
     }
+}
+
+/// A write of a field above the caller's read level.
+fn hidden_field(locale: Locale, key: &str) -> Error {
+    Error::Forbidden(locale.pick(
+        format!("无权填写字段 {key}。"),
+        format!("You may not write the field {key}."),
+    ))
 }
 
 fn conflict(locale: Locale, expected: i64, actual: i64) -> Error {

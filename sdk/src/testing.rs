@@ -728,7 +728,6 @@ pub fn check_validate<P: Plugin>(entity: &str, base: Value, patch: Value, expect
     assert_eq!(got, expect);
 }
 
-/// Whether `action` is a field-level read action of a grant: `read_level:1` … `read_level:9`.
 /// Whether `text` matches `^-?[0-9]+(\.[0-9]+)?$`, a threshold written as a decimal string.
 fn is_decimal_text(text: &str) -> bool {
     let digits = |part: &str| !part.is_empty() && part.bytes().all(|byte| byte.is_ascii_digit());

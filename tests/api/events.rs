@@ -204,6 +204,15 @@ async fn webhooks_get_every_event_signed_and_again_after_a_500() {
         vec![json!({"status": "delivered", "attempts": 2, "lastStatusCode": 200}); 2],
         "{log}"
     );
+    let (body, _) = server
+        .graphql(
+            &s.tenant.admin,
+            "query($id: ID!) { webhookDeliveries(webhookId: $id) { status } }",
+            json!({"id": id}),
+        )
+        .await;
+    assert_eq!(error_code(&body), "NOT_FOUND", "not a webhook: {body}");
+
     // Sent events leave the outbox after the retention time; the history keeps them.
     let later = chrono::Utc::now() + chrono::Duration::days(1);
     let pruned = server
@@ -342,6 +351,33 @@ async fn subscribers_hear_only_of_records_they_may_read() {
             (own, "transition".to_string()),
         ]
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_subscription_ends_when_its_token_is_revoked() {
+    let server = TestServer::configured(|config| config.api.subscription_recheck_ms = 100).await;
+    let s = staff(&server, "acme").await;
+    let query = "subscription { crmComplaintChanged { kind } }";
+    let mut socket = subscribe(&server, &s.sup, query).await;
+    server
+        .ok(
+            &s.tenant.admin,
+            "mutation { revokeUserTokens(email: \"sup@acme.test\") }",
+            json!({}),
+        )
+        .await;
+    let closed = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match socket.next().await {
+                Some(Ok(Message::Close(frame))) => return frame.map(|f| u16::from(f.code)),
+                Some(Ok(_)) => continue,
+                _ => return None,
+            }
+        }
+    })
+    .await
+    .expect("closed within the recheck interval");
+    assert_eq!(closed, Some(4401));
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -103,6 +103,17 @@ async fn upgrades_must_be_higher_and_additive_and_keep_data() {
         json!({"text": "周五前回访恒达", "pinned": null}),
         "old data kept, new field added"
     );
+    let finished = server
+        .ok(
+            &acme.admin,
+            "mutation($id: ID!) { transitionNotesNote(id: $id, transition: \"finish\") { state } }",
+            json!({"id": id}),
+        )
+        .await;
+    assert_eq!(
+        finished["transitionNotesNote"]["state"], "done",
+        "a note written before the workflow existed starts in its initial state"
+    );
     server
         .ok(
             &acme.admin,

@@ -320,6 +320,29 @@ async fn a_complaint_runs_from_receipt_through_two_approval_levels_to_closure() 
         ]
     );
     assert_eq!(history[2]["actorId"], s.handler_id.as_str());
+    // The same history, page by page.
+    let page = "query($id: ID!, $after: ID) { history(entity: \"crm.complaint\", id: $id, first: 4, after: $after) { id transition } }";
+    let mut paged = Vec::new();
+    let mut after = Value::Null;
+    loop {
+        let data = server
+            .ok(&s.sup, page, json!({"id": id, "after": after}))
+            .await;
+        let entries = data["history"].as_array().unwrap().clone();
+        if entries.is_empty() {
+            break;
+        }
+        assert!(entries.len() <= 4);
+        after = entries.last().unwrap()["id"].clone();
+        paged.extend(entries.into_iter().map(|e| e["transition"].clone()));
+    }
+    let whole: Vec<Value> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["transition"].clone())
+        .collect();
+    assert_eq!(paged, whole);
     assert_eq!(history[1]["comment"], "accept 备注");
     assert_eq!(
         history[1]["changes"]["handler"],
@@ -579,6 +602,22 @@ async fn hidden_fields_do_not_leak_through_records_filters_or_history() {
     );
     let sup_history = server.ok(&s.sup, query, json!({"id": id})).await;
     assert!(sup_history.to_string().contains("800.00"));
+
+    // Nor can they write it: a call centre specialist may register complaints, not compensation.
+    let caller = server
+        .user(&s.tenant, "call@acme.test", &["call_center_spec"], None)
+        .await;
+    let input = json!({"customerId": s.customer, "channel": "电话", "receivedAt": "2026-11-20T09:00:00Z",
+        "category": "服务态度", "severity": "一般", "description": "要求赔偿", "acceptSlaHours": 24,
+        "resolveSlaHours": 72, "compensation": "99999.00"});
+    let (body, _) = server
+        .graphql(
+            &caller,
+            "mutation($input: CrmComplaintInput!) { createCrmComplaint(input: $input) { id } }",
+            json!({"input": input}),
+        )
+        .await;
+    assert_eq!(error_code(&body), "FORBIDDEN", "{body}");
 
     // Nobody outside the tenant, and nobody without read, sees the history.
     let other = server.tenant("other", &["org", "crm"]).await;

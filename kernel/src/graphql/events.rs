@@ -15,7 +15,7 @@ use super::schema::{coded, json_object, lower_first, map_field, parse_id, parse_
 use super::to_graphql_error;
 use crate::error::Code;
 use crate::model::{EntityDef, Locale};
-use crate::runtime::{ChangeEvent, TransitionView};
+use crate::runtime::{ChangeEvent, HISTORY_PAGE_MAX, TransitionView};
 
 /// Types this module adds to every schema.
 pub fn types() -> Vec<Object> {
@@ -205,10 +205,15 @@ pub fn workflow_json(entity: &EntityDef, locale: Locale) -> Value {
     })
 }
 
+/// Date-times as records show them: RFC 3339, UTC, microseconds.
+fn timestamp(at: chrono::DateTime<chrono::Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
 fn webhook_value(hook: crate::store::WebhookRow) -> FieldValue<'static> {
     FieldValue::owned_any(json_object(json!({
         "id": hook.id, "url": hook.url, "entity": hook.entity, "kinds": hook.kinds,
-        "secret": hook.secret, "active": hook.active, "createdAt": hook.created_at.to_rfc3339(),
+        "secret": hook.secret, "active": hook.active, "createdAt": timestamp(hook.created_at),
     })))
 }
 
@@ -225,24 +230,43 @@ pub fn query_fields() -> Vec<Field> {
                     request.locale.pick(format!("没有实体 {name}。"), format!("There is no entity {name}.")),
                 ));
             };
+            let after = match ctx.args.get("after").filter(|v| !v.is_null()) {
+                Some(value) => Some(parse_id(value, request.locale)?),
+                None => None,
+            };
+            let first = match ctx.args.get("first").filter(|v| !v.is_null()) {
+                Some(value) => value.u64()?,
+                None => 100,
+            };
+            if first > HISTORY_PAGE_MAX {
+                return Err(coded(
+                    Code::LimitExceeded,
+                    request.locale.pick(
+                        format!("一次最多读取 {HISTORY_PAGE_MAX} 条历史。"),
+                        format!("At most {HISTORY_PAGE_MAX} history entries at once."),
+                    ),
+                ));
+            }
             let entries = request
                 .kernel
-                .history(&request.principal, &entity, id, request.locale)
+                .history(&request.principal, &entity, id, (after, first), request.locale)
                 .await
                 .map_err(to_graphql_error)?;
             Ok(Some(FieldValue::list(entries.into_iter().map(|e| {
                 FieldValue::owned_any(json_object(json!({
                     "id": e.id, "kind": e.kind, "actorId": e.actor,
-                    "at": e.at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                    "at": timestamp(e.at),
                     "transition": e.transition, "fromState": e.from_state, "toState": e.to_state,
                     "comment": e.comment, "changes": e.changes,
                 })))
             }))))
         })
     })
-    .description("The change history of one record, oldest first (append-only; nothing changes or deletes it).")
+    .description("The change history of one record, oldest first (append-only; nothing changes or deletes it). Page with `first` (default 100, at most 1000) and `after` (the id of the last entry you have).")
     .argument(InputValue::new("entity", TypeRef::named_nn(TypeRef::STRING)).description("Qualified, e.g. crm.complaint."))
-    .argument(InputValue::new("id", TypeRef::named_nn(TypeRef::ID)));
+    .argument(InputValue::new("id", TypeRef::named_nn(TypeRef::ID)))
+    .argument(InputValue::new("first", TypeRef::named(TypeRef::INT)))
+    .argument(InputValue::new("after", TypeRef::named(TypeRef::ID)));
     let webhooks = Field::new("webhooks", TypeRef::named_nn_list_nn("Webhook"), |ctx| {
         FieldFuture::new(async move {
             let request = request(&ctx)?;
@@ -271,8 +295,8 @@ pub fn query_fields() -> Vec<Field> {
             Ok(Some(FieldValue::list(rows.into_iter().map(|d| {
                 FieldValue::owned_any(json_object(json!({
                     "id": d.id, "eventId": d.event_id, "status": d.status, "attempts": d.attempts,
-                    "nextAttemptAt": d.next_attempt_at.to_rfc3339(), "lastStatusCode": d.last_status_code,
-                    "lastError": d.last_error, "deliveredAt": d.delivered_at.map(|t| t.to_rfc3339()),
+                    "nextAttemptAt": timestamp(d.next_attempt_at), "lastStatusCode": d.last_status_code,
+                    "lastError": d.last_error, "deliveredAt": d.delivered_at.map(timestamp),
                 })))
             }))))
         })
@@ -390,7 +414,7 @@ pub fn change_type(entity: &EntityDef) -> Object {
 fn change_value(event: &ChangeEvent, record: Map<String, Value>) -> Map<String, Value> {
     json_object(json!({
         "eventId": event.event_id, "kind": event.kind, "recordId": event.record_id,
-        "at": event.at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        "at": timestamp(event.at),
         "actorId": event.actor, "transition": event.transition,
         "record": (event.kind != "delete").then_some(Value::Object(record)),
     }))
@@ -416,6 +440,19 @@ pub fn subscription_field(entity: &Arc<EntityDef>) -> SubscriptionField {
                     ),
                     None => None,
                 };
+                if let Some(unknown) = kinds
+                    .iter()
+                    .flatten()
+                    .find(|k| !crate::runtime::EVENT_KINDS.contains(&k.as_str()))
+                {
+                    return Err(coded(
+                        Code::ValidationFailed,
+                        request.locale.pick(
+                            format!("没有事件类型 {unknown};可用:{}。", crate::runtime::EVENT_KINDS.join(", ")),
+                            format!("There is no event kind {unknown}; use {}.", crate::runtime::EVENT_KINDS.join(", ")),
+                        ),
+                    ));
+                }
                 let receiver = request.kernel.subscribe();
                 let state = (receiver, request, def, kinds);
                 Ok(futures_util::stream::unfold(state, |(mut receiver, request, def, kinds)| async move {

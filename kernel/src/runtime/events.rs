@@ -219,7 +219,7 @@ impl<'a> ChangeLog<'a> {
                 "entity": entity.qualified,
                 "kind": change.kind,
                 "recordId": change.id(),
-                "at": self.now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                "at": self.now.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
                 "actor": principal.user_id,
                 "transition": transition,
                 "from": from_state,
@@ -270,8 +270,8 @@ pub struct HistoryEntry {
     pub changes: Value,
 }
 
-/// Most history entries returned for one record.
-const HISTORY_LIMIT: u64 = 1000;
+/// Most history entries returned at once.
+pub const HISTORY_PAGE_MAX: u64 = 1000;
 
 impl Kernel {
     /// Tells subscribers of this node about committed changes.
@@ -324,24 +324,33 @@ impl Kernel {
         }))
     }
 
-    /// The history of a record, oldest first: only for callers who may read the entity, within
-    /// their row scope, and without the values of fields above their level.
+    /// The history of a record, oldest first, `first` entries after the entry `after`: only for
+    /// callers who may read the entity, within their row scope, and without the values of
+    /// fields above their level.
     pub async fn history(
         &self,
         principal: &Principal,
         entity: &EntityDef,
         id: Uuid,
+        page: (Option<Uuid>, u64),
         locale: Locale,
     ) -> Result<Vec<HistoryEntry>> {
+        let (after, first) = page;
         let access = principal.access(&entity.qualified, Action::Read);
         if access.rows == Rows::None {
             return Err(super::forbidden(locale, "read", &entity.qualified));
         }
         let rows = self
             .store
-            .history(&access, &entity.qualified, id, HISTORY_LIMIT)
+            .history(
+                &access,
+                &entity.qualified,
+                id,
+                after,
+                first.clamp(1, HISTORY_PAGE_MAX),
+            )
             .await?;
-        if rows.is_empty() {
+        if rows.is_empty() && after.is_none() {
             return Err(super::not_found(locale, id));
         }
         Ok(rows
@@ -543,9 +552,19 @@ impl Kernel {
         limit: u64,
     ) -> Result<Vec<store::DeliveryRow>> {
         Self::require_admin(caller.principal, caller.locale)?;
+        let tenant_id = caller.principal.tenant_id;
+        if !self
+            .store
+            .webhooks(tenant_id)
+            .await?
+            .iter()
+            .any(|hook| hook.id == webhook_id)
+        {
+            return Err(super::not_found(caller.locale, webhook_id));
+        }
         Ok(self
             .store
-            .deliveries(caller.principal.tenant_id, webhook_id, limit.min(500))
+            .deliveries(tenant_id, webhook_id, limit.min(500))
             .await?)
     }
 }

@@ -7,8 +7,8 @@ use uuid::Uuid;
 
 use super::events::{Change, ChangeLog, field_level, visible};
 use super::{
-    Caller, Error, Kernel, RecordIssue, Result, conflict, forbidden, store_system_field,
-    tenant_wide, without_nulls,
+    Caller, Error, Kernel, RecordIssue, Result, conflict, store_system_field, tenant_wide,
+    without_nulls,
 };
 use crate::model::{EntityDef, Locale, TransitionDef};
 use crate::permissions::{ADMIN_ROLE, Action, Principal};
@@ -203,7 +203,7 @@ impl Kernel {
                 });
             }
             if field_level(entity, key) > principal.level(&entity.qualified) {
-                return Err(forbidden(locale, "update", &entity.qualified));
+                return Err(super::hidden_field(locale, key));
             }
         }
         let mut merged = self.merge_patch(caller, entity, &current, patch)?;

@@ -64,6 +64,23 @@ impl Store {
         Ok(Some(names))
     }
 
+    /// Puts records without a workflow state (written before their entity had a workflow) into
+    /// `initial`. A schema migration like the DDL here, so it spans every tenant.
+    pub async fn fill_missing_state(&self, entity: &EntityDef, initial: &str) -> Result<u64> {
+        use sea_orm::sea_query::{Expr, Query};
+        let _guard = self.write_guard().await;
+        let update = Query::update()
+            .table(Alias::new(&entity.table))
+            .value(Alias::new("state"), initial)
+            .and_where(Expr::col(Alias::new("state")).is_null())
+            .to_owned();
+        Ok(self
+            .db
+            .execute(self.backend.build(&update))
+            .await?
+            .rows_affected())
+    }
+
     /// Creates or extends the tables of one entity (main table and child tables) and its indexes.
     pub async fn ensure_tables(&self, entity: &EntityDef) -> Result<()> {
         let backend = self.backend;

@@ -245,6 +245,7 @@ impl Store {
         access: &Access,
         entity: &str,
         record_id: Uuid,
+        after: Option<Uuid>,
         limit: u64,
     ) -> Result<Vec<AuditRow>> {
         let mut select = Query::select();
@@ -256,6 +257,9 @@ impl Store {
             .and_where(Expr::col((t("audit_event"), t("record_id"))).eq(record_id))
             .order_by((t("audit_event"), t("id")), SqlOrder::Asc)
             .limit(limit);
+        if let Some(after) = after {
+            select.and_where(Expr::col((t("audit_event"), t("id"))).gt(after));
+        }
         let rows = self.db.query_all(self.backend.build(&select)).await?;
         rows.iter().map(audit_row).collect()
     }
