@@ -11,6 +11,7 @@ mod demo;
 mod events;
 mod fixtures;
 mod isolation;
+mod isolation_props;
 mod limits;
 mod listing;
 mod modules;
