@@ -3,59 +3,14 @@
 //! history, and no batch is partial.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use jingxi_tests::{fresh_database, jingxi_binary, plugin_wasm, workspace};
+use jingxi_tests::{free_port, fresh_database, prepare_database, spawn_server, wait_healthy};
 use serde_json::{Value, json};
 
 /// Records per batch create.
 const BATCH: usize = 40;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free loopback port")
-        .port()
-}
-
-struct Server {
-    child: Child,
-    url: String,
-}
-
-fn spawn(database: &str, port: u16) -> Server {
-    let child = Command::new(jingxi_binary())
-        .arg("serve")
-        .env("JINGXI__DATABASE__URL", database)
-        .env("JINGXI__HTTP__BIND", format!("127.0.0.1:{port}"))
-        .env(
-            "JINGXI__PLUGINS__CACHE_DIR",
-            workspace().join("target/test-plugin-cache"),
-        )
-        .env("JINGXI__PLUGINS__HOOK_TIMEOUT_MS", "2000")
-        .env("JINGXI_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("jingxi serve starts");
-    Server {
-        child,
-        url: format!("http://127.0.0.1:{port}"),
-    }
-}
-
-async fn wait_healthy(url: &str) {
-    let started = Instant::now();
-    while reqwest::get(format!("{url}/healthz")).await.is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "the server did not come up"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 async fn post(
     client: &reqwest::Client,
@@ -137,35 +92,7 @@ async fn all_codes(url: &str, token: &str) -> Vec<String> {
 async fn acknowledged_writes_survive_kill_9_and_no_batch_is_partial() {
     let dir = tempfile::tempdir().expect("temp dir");
     let database = fresh_database(dir.path()).await;
-    let token = {
-        let mut config = jingxi_kernel::Config::default();
-        config.database.url = database.clone();
-        config.plugins.cache_dir = workspace().join("target/test-plugin-cache");
-        let kernel = jingxi_kernel::app(config).await.expect("kernel");
-        kernel
-            .install_plugin(plugin_wasm("org"))
-            .await
-            .expect("org");
-        kernel
-            .create_tenant("acme", "Acme", &["org".to_string()])
-            .await
-            .expect("tenant");
-        kernel
-            .create_user(
-                "acme",
-                "admin@acme.test",
-                "管理员",
-                None,
-                &["admin".to_string()],
-                None,
-            )
-            .await
-            .expect("admin");
-        kernel
-            .create_token("acme", "admin@acme.test", "crash", None)
-            .await
-            .expect("token")
-    };
+    let token = prepare_database(&database, &["org"]).await;
 
     let port = free_port();
     // `JINGXI_CRASH_ROUNDS` runs more kill/restart rounds (the long version); CI runs two.
@@ -174,7 +101,7 @@ async fn acknowledged_writes_survive_kill_9_and_no_batch_is_partial() {
         .and_then(|n| n.parse().ok())
         .unwrap_or(2);
     let acked: Arc<Mutex<(BTreeSet<String>, BTreeSet<String>)>> = Arc::default();
-    let mut server = spawn(&database, port);
+    let mut server = spawn_server(&database, port);
     for round in 0..rounds {
         wait_healthy(&server.url).await;
         let before = acked.lock().unwrap().1.len();
@@ -208,7 +135,7 @@ async fn acknowledged_writes_survive_kill_9_and_no_batch_is_partial() {
             "writes were acknowledged before the kill"
         );
 
-        server = spawn(&database, port);
+        server = spawn_server(&database, port);
         wait_healthy(&server.url).await;
         let codes = all_codes(&server.url, &token).await;
         let present: BTreeSet<&str> = codes.iter().map(String::as_str).collect();
@@ -253,6 +180,4 @@ async fn acknowledged_writes_survive_kill_9_and_no_batch_is_partial() {
         .unwrap();
         assert_eq!(history["data"]["history"], json!([{"kind": "create"}]));
     }
-    restarted.child.kill().ok();
-    restarted.child.wait().ok();
 }

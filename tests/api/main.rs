@@ -20,5 +20,6 @@ mod plugin_admin;
 mod plugin_query;
 mod scaffold;
 mod schema;
+mod soak;
 mod validation;
 mod workflow;

@@ -328,3 +328,109 @@ pub fn error_code(body: &Value) -> &str {
         .as_str()
         .unwrap_or("<no code>")
 }
+
+/// A loopback port nobody listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free loopback port")
+        .port()
+}
+
+/// A `jingxi serve` process of its own (for tests that kill it or measure its memory).
+pub struct ServerProcess {
+    pub child: std::process::Child,
+    pub url: String,
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl ServerProcess {
+    /// Resident memory of the process in MiB (Linux), 0 where unknown.
+    pub fn rss_mib(&self) -> f64 {
+        std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .ok()
+            .and_then(|status| {
+                status
+                    .lines()
+                    .find(|l| l.starts_with("VmRSS:"))
+                    .and_then(|l| l.split_whitespace().nth(1))
+                    .and_then(|kib| kib.parse::<f64>().ok())
+            })
+            .map_or(0.0, |kib| kib / 1024.0)
+    }
+}
+
+/// Starts `jingxi serve` on `database` and a loopback `port`.
+pub fn spawn_server(database: &str, port: u16) -> ServerProcess {
+    let child = std::process::Command::new(jingxi_binary())
+        .arg("serve")
+        .env("JINGXI__DATABASE__URL", database)
+        .env("JINGXI__HTTP__BIND", format!("127.0.0.1:{port}"))
+        .env(
+            "JINGXI__PLUGINS__CACHE_DIR",
+            workspace().join("target/test-plugin-cache"),
+        )
+        .env("JINGXI__PLUGINS__HOOK_TIMEOUT_MS", "2000")
+        .env("JINGXI_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("jingxi serve starts");
+    ServerProcess {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+    }
+}
+
+/// Waits until the server answers `/healthz` (at most 30 s).
+pub async fn wait_healthy(url: &str) {
+    let started = std::time::Instant::now();
+    while reqwest::get(format!("{url}/healthz")).await.is_err() {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "the server did not come up"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// Installs `plugins` into a fresh database, creates the tenant `acme` with them and its admin,
+/// and returns an admin token: a database ready for a separate server process.
+pub async fn prepare_database(database: &str, plugins: &[&str]) -> String {
+    let mut config = Config::default();
+    config.database.url = database.to_string();
+    config.plugins.cache_dir = workspace().join("target/test-plugin-cache");
+    let kernel = jingxi_kernel::app(config).await.expect("kernel");
+    for id in plugins {
+        kernel
+            .install_plugin(plugin_wasm(id))
+            .await
+            .expect("plugin installs");
+    }
+    let plugins: Vec<String> = plugins.iter().map(|p| p.to_string()).collect();
+    kernel
+        .create_tenant("acme", "Acme", &plugins)
+        .await
+        .expect("tenant");
+    kernel
+        .create_user(
+            "acme",
+            "admin@acme.test",
+            "管理员",
+            None,
+            &["admin".to_string()],
+            None,
+        )
+        .await
+        .expect("admin");
+    kernel
+        .create_token("acme", "admin@acme.test", "tests", None)
+        .await
+        .expect("token")
+}
