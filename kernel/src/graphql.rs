@@ -115,10 +115,14 @@ pub fn error_response(code: Code, message: &str) -> Response {
 /// `LIMIT_EXCEEDED`, query parse and validation errors `BAD_REQUEST`.
 fn code_for(message: &str) -> Code {
     let lower = message.to_ascii_lowercase();
-    if lower.contains("too complex")
-        || lower.contains("too deep")
-        || lower.contains("nested too deep")
-    {
+    let limits = [
+        "too complex",
+        "too deep",
+        "recursion depth",
+        "recursion limit",
+        "stack limit",
+    ];
+    if limits.iter().any(|limit| lower.contains(limit)) {
         Code::LimitExceeded
     } else {
         Code::BadRequest

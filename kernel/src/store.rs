@@ -30,7 +30,7 @@ use crate::model::FieldIssue;
 
 pub use aggregate::{Group, groupable, numeric};
 pub use events::{AttemptOutcome, AuditRow, DeliveryRow, DueDelivery, OutboxRow, WebhookRow};
-pub use filter::{Filter, Op, Order};
+pub use filter::{Filter, MAX_FILTER_DEPTH, Op, Order};
 pub use kernel::{GrantRow, OrgUnitRow, PluginRow, PrincipalRow, TenantRow, UserRow};
 pub use records::{Expected, Page, Record, Tx};
 

@@ -10,6 +10,7 @@ mod crud;
 mod demo;
 mod events;
 mod fixtures;
+mod hostile_input;
 mod isolation;
 mod isolation_props;
 mod limits;

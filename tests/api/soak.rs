@@ -77,8 +77,8 @@ async fn client_loop(
                 Err(error) => errors.push(error),
             }
         }
-        if round % 10 == 0 {
-            if let Err(error) = call(
+        if round.is_multiple_of(10)
+            && let Err(error) = call(
                 &client,
                 &url,
                 &token,
@@ -86,9 +86,8 @@ async fn client_loop(
                 json!({"id": id}),
             )
             .await
-            {
-                errors.push(error);
-            }
+        {
+            errors.push(error);
         }
     }
     errors

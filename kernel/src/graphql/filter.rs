@@ -197,6 +197,22 @@ pub fn parse_filter(
     entity: &EntityDef,
     object: &ObjectAccessor<'_>,
 ) -> async_graphql::Result<Filter> {
+    parse_nested(entity, object, 0)
+}
+
+fn parse_nested(
+    entity: &EntityDef,
+    object: &ObjectAccessor<'_>,
+    depth: usize,
+) -> async_graphql::Result<Filter> {
+    if depth > crate::store::MAX_FILTER_DEPTH {
+        use async_graphql::ErrorExtensions;
+        return Err(async_graphql::Error::new(format!(
+            "过滤条件嵌套过深 / Filters nest at most {} levels of and/or/not.",
+            crate::store::MAX_FILTER_DEPTH
+        ))
+        .extend_with(|_, e| e.set("code", crate::error::Code::LimitExceeded.as_str())));
+    }
     let columns = columns(entity);
     let mut all = Vec::new();
     for (name, value) in object.iter() {
@@ -208,7 +224,7 @@ pub fn parse_filter(
                 let items = value
                     .list()?
                     .iter()
-                    .map(|v| parse_filter(entity, &v.object()?))
+                    .map(|v| parse_nested(entity, &v.object()?, depth + 1))
                     .collect::<async_graphql::Result<_>>()?;
                 all.push(Filter::And(items));
             }
@@ -216,13 +232,14 @@ pub fn parse_filter(
                 let items = value
                     .list()?
                     .iter()
-                    .map(|v| parse_filter(entity, &v.object()?))
+                    .map(|v| parse_nested(entity, &v.object()?, depth + 1))
                     .collect::<async_graphql::Result<_>>()?;
                 all.push(Filter::Or(items));
             }
-            "not" => all.push(Filter::Not(Box::new(parse_filter(
+            "not" => all.push(Filter::Not(Box::new(parse_nested(
                 entity,
                 &value.object()?,
+                depth + 1,
             )?))),
             api => {
                 let column = columns.iter().find(|c| c.api == api).ok_or_else(|| {

@@ -405,6 +405,9 @@ fn cursor(offset: u64) -> String {
     hex::encode(format!("offset:{offset}"))
 }
 
+/// Offsets beyond this cannot be bound as SQL integers.
+const MAX_OFFSET: u64 = i64::MAX as u64 - 1;
+
 fn parse_cursor(text: &str) -> Option<u64> {
     let bytes = hex::decode(text).ok()?;
     String::from_utf8(bytes)
@@ -412,6 +415,7 @@ fn parse_cursor(text: &str) -> Option<u64> {
         .strip_prefix("offset:")?
         .parse()
         .ok()
+        .filter(|offset| *offset <= MAX_OFFSET)
 }
 
 fn connection_types(entity: &EntityDef) -> (Object, Object) {
@@ -586,7 +590,7 @@ fn list_field(entity: &Arc<EntityDef>, limits: &ApiConfig) -> Field {
                         (total.saturating_sub(last), last.min(total))
                     }
                     _ => {
-                        let offset = after.map(|a| a + 1).unwrap_or(0);
+                        let offset = after.map(|a| a.saturating_add(1)).unwrap_or(0);
                         let limit = first.unwrap_or(limits.default_page_size);
                         let limit = match before {
                             Some(before) => limit.min(before.saturating_sub(offset)),

@@ -83,6 +83,11 @@ pub fn to_sql(
         Some(value) => value,
     };
     let text = value.as_str();
+    // PostgreSQL text cannot hold NUL characters; refusing them everywhere keeps both backends
+    // alike.
+    if text.is_some_and(|t| t.contains('\0')) {
+        return Err("text without NUL characters".into());
+    }
     let sql = match kind {
         FieldKind::Text => SqlValue::String(Some(Box::new(
             text.map(str::to_string)
@@ -119,7 +124,12 @@ pub fn to_sql(
             let id = text.and_then(|t| Uuid::parse_str(t).ok()).ok_or("a UUID")?;
             SqlValue::Uuid(Some(Box::new(id)))
         }
-        FieldKind::Json => SqlValue::Json(Some(Box::new(value.clone()))),
+        FieldKind::Json => {
+            if value.to_string().contains("\\u0000") {
+                return Err("JSON without NUL characters".into());
+            }
+            SqlValue::Json(Some(Box::new(value.clone())))
+        }
     };
     Ok(sql)
 }

@@ -46,6 +46,57 @@ pub struct Order {
 
 /// Largest `in`/`notIn` list accepted.
 const MAX_IN_VALUES: usize = 1000;
+/// Deepest nesting of `and`/`or`/`not` accepted.
+pub const MAX_FILTER_DEPTH: usize = 32;
+/// Most conditions (field comparisons and combinators) in one filter: keeps the statement far
+/// inside SQLite's expression-depth limit.
+const MAX_FILTER_NODES: usize = 500;
+/// Most values bound by one filter: far below both backends' parameter limits.
+const MAX_FILTER_VALUES: usize = 5000;
+/// Longest `like` pattern, in characters.
+const MAX_LIKE_CHARS: usize = 1000;
+
+/// Refuses filters too deep, too wide or binding too many values before any SQL is built.
+fn check_size(filter: &Filter) -> Result<()> {
+    fn walk(filter: &Filter, depth: usize, nodes: &mut usize, values: &mut usize) -> Result<()> {
+        let too_big = |message: String| Error::BadFilter {
+            field: String::new(),
+            message,
+        };
+        if depth > MAX_FILTER_DEPTH {
+            return Err(too_big(format!(
+                "filters nest at most {MAX_FILTER_DEPTH} levels of and/or/not"
+            )));
+        }
+        *nodes += 1;
+        if *nodes > MAX_FILTER_NODES {
+            return Err(too_big(format!(
+                "a filter holds at most {MAX_FILTER_NODES} conditions"
+            )));
+        }
+        match filter {
+            Filter::And(items) | Filter::Or(items) => {
+                for item in items {
+                    walk(item, depth + 1, nodes, values)?;
+                }
+            }
+            Filter::Not(inner) => walk(inner, depth + 1, nodes, values)?,
+            Filter::Field { op, .. } => {
+                *values += match op {
+                    Op::In(items) | Op::NotIn(items) => items.len(),
+                    _ => 1,
+                };
+                if *values > MAX_FILTER_VALUES {
+                    return Err(too_big(format!(
+                        "a filter compares with at most {MAX_FILTER_VALUES} values"
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+    walk(filter, 0, &mut 0, &mut 0)
+}
 
 /// The kind of a field the caller may filter or sort on: a field above the caller's read level
 /// is as unknown as a missing one, so a filter cannot probe hidden values.
@@ -73,22 +124,32 @@ pub(super) fn condition(
     backend: DatabaseBackend,
     level: u8,
 ) -> Result<Condition> {
+    check_size(filter)?;
+    build(entity, filter, backend, level)
+}
+
+fn build(
+    entity: &EntityDef,
+    filter: &Filter,
+    backend: DatabaseBackend,
+    level: u8,
+) -> Result<Condition> {
     Ok(match filter {
         Filter::And(items) => {
             let mut cond = Cond::all();
             for item in items {
-                cond = cond.add(condition(entity, item, backend, level)?);
+                cond = cond.add(build(entity, item, backend, level)?);
             }
             cond
         }
         Filter::Or(items) => {
             let mut cond = Cond::any();
             for item in items {
-                cond = cond.add(condition(entity, item, backend, level)?);
+                cond = cond.add(build(entity, item, backend, level)?);
             }
             cond
         }
-        Filter::Not(inner) => condition(entity, inner, backend, level)?.not(),
+        Filter::Not(inner) => build(entity, inner, backend, level)?.not(),
         Filter::Field { field, op } => Cond::all().add(compare(entity, field, op, backend, level)?),
     })
 }
@@ -183,9 +244,19 @@ fn compare(
                     message: "like applies to text fields only".into(),
                 });
             }
+            if pattern.chars().count() > MAX_LIKE_CHARS || pattern.contains('\0') {
+                return Err(Error::BadFilter {
+                    field: field.into(),
+                    message: format!(
+                        "a like pattern has at most {MAX_LIKE_CHARS} characters and no NUL"
+                    ),
+                });
+            }
             match backend {
+                // A backslash is an escape character in PostgreSQL's LIKE and a plain character
+                // in SQLite's: doubling it makes it plain on both.
                 DatabaseBackend::Postgres => {
-                    col.binary(PgBinOper::ILike, Expr::val(pattern.as_str()))
+                    col.binary(PgBinOper::ILike, Expr::val(pattern.replace('\\', "\\\\")))
                 }
                 _ => col.like(pattern.as_str()),
             }

@@ -405,7 +405,12 @@ impl Store {
             );
         }
         select.order_by((Alias::new(&entity.table), Alias::new("id")), SqlOrder::Asc);
-        select.limit(page.limit).offset(page.offset);
+        // Both backends bind LIMIT and OFFSET as signed 64-bit integers.
+        let (limit, offset) = (page.limit.min(i64::MAX as u64), page.offset);
+        if offset > i64::MAX as u64 {
+            return Ok(Vec::new());
+        }
+        select.limit(limit).offset(offset);
         self.fetch(&self.db, entity, access, &select).await
     }
 
