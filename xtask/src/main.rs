@@ -4,6 +4,8 @@
 //! - `plugins`: only the plugins;
 //! - `demo`: build, then `jingxi demo` (embedded SQLite, demo tenant, prints a token, serves);
 //! - `test`: plugins, then the whole test suite on SQLite and again on PostgreSQL;
+//! - `reliability`: the long versions of the crash, soak, isolation and fuzz tests, on both
+//!   databases (`--rounds N --soak-seconds S --cases N` to change their sizes);
 //! - `bench`: release server, realistic data, HTTP load (see `bench.rs`).
 
 mod bench;
@@ -215,6 +217,64 @@ fn test(extra: &[String]) -> anyhow::Result<()> {
     run(&mut postgres)
 }
 
+/// The long versions of the reliability tests: more kill/restart rounds, a longer soak, more
+/// random worlds and cases. CI runs the short ones as part of `test`.
+fn reliability(args: &[String]) -> anyhow::Result<()> {
+    let value = |flag: &str, default: &str| -> String {
+        args.iter()
+            .position(|a| a == flag)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+            .unwrap_or_else(|| default.to_string())
+    };
+    let (rounds, soak, cases) = (
+        value("--rounds", "20"),
+        value("--soak-seconds", "300"),
+        value("--cases", "5000"),
+    );
+    let plugins = build_plugins()?;
+    build_fixtures()?;
+    ensure_postgres()?;
+    let postgres = std::env::var("JINGXI_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let mut fuzz = cargo();
+    fuzz.args([
+        "test",
+        "-p",
+        "jingxi-kernel",
+        "--test",
+        "fuzz_filter",
+        "--test",
+        "fuzz_validation",
+    ])
+    .env("PROPTEST_CASES", &cases);
+    eprintln!("== fuzzing the filter builder and record validation ({cases} cases)");
+    run(&mut fuzz)?;
+    for database in [None, Some(postgres.as_str())] {
+        let name = if database.is_some() {
+            "PostgreSQL"
+        } else {
+            "SQLite"
+        };
+        eprintln!(
+            "== crash ({rounds} rounds), soak ({soak} s) and isolation ({cases} cases) on {name}"
+        );
+        let mut long = cargo();
+        long.args(["test", "-p", "jingxi-tests", "--test", "api", "--"])
+            .args(["crash::", "soak::", "isolation_props::", "--nocapture"])
+            .env("JINGXI_TEST_PLUGINS", &plugins)
+            .env("JINGXI_CRASH_ROUNDS", &rounds)
+            .env("JINGXI_SOAK_SECONDS", &soak)
+            .env("JINGXI_PROPTEST_CASES", &cases);
+        match database {
+            Some(url) => long.env("DATABASE_URL", url),
+            None => long.env_remove("DATABASE_URL"),
+        };
+        run(&mut long)?;
+    }
+    Ok(())
+}
+
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
@@ -229,11 +289,12 @@ fn main() -> anyhow::Result<()> {
                 .arg(target_dir().join("plugins")))
         }
         Some("test") => test(&args[1..]),
+        Some("reliability") => reliability(&args[1..]),
         Some("bench") => bench::bench(bench::Options::parse(&args[1..])?),
         Some("ceiling-server") => bench::ceiling_server(),
         _ => {
             eprintln!(
-                "usage: cargo xtask <build|plugins|demo|test [cargo test args]|bench [--records N --seconds S --clients C --db sqlite,postgres --write-docs]>"
+                "usage: cargo xtask <build|plugins|demo|test [cargo test args]|reliability [--rounds N --soak-seconds S --cases N]|bench [--records N --seconds S --clients C --db sqlite,postgres --write-docs]>"
             );
             std::process::exit(2);
         }
