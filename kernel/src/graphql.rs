@@ -7,6 +7,7 @@
 mod aggregate;
 mod events;
 mod filter;
+mod kpi;
 mod schema;
 
 use std::collections::HashMap;

@@ -57,8 +57,81 @@ pub struct PluginDef {
     pub roles: Vec<RoleDef>,
     pub grants: Vec<GrantDef>,
     pub entities: Vec<Arc<EntityDef>>,
+    /// The KPIs the plugin computes with its `kpi` hook.
+    pub kpis: Vec<KpiDef>,
     /// The manifest as the plugin described it.
     pub manifest: Value,
+}
+
+/// One KPI a plugin declares (`kpis` in the manifest).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KpiDef {
+    /// The id as the plugin declares it, `complaint_accept_timeliness`.
+    pub id: String,
+    /// `crm.complaint_accept_timeliness`: the id in the API.
+    pub qualified: String,
+    pub title: String,
+    pub title_en: String,
+    pub description: String,
+    pub description_en: String,
+    pub unit: KpiUnit,
+    pub better: KpiBetter,
+}
+
+/// What a KPI's value measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KpiUnit {
+    /// A percentage, 0–100.
+    Percent,
+    /// A score, such as 0–100 points.
+    Score,
+    /// A number of things.
+    Count,
+    /// An amount of money.
+    Money,
+    /// Any other number.
+    Number,
+}
+
+impl KpiUnit {
+    fn parse(text: &str) -> Option<KpiUnit> {
+        Some(match text {
+            "percent" => KpiUnit::Percent,
+            "score" => KpiUnit::Score,
+            "count" => KpiUnit::Count,
+            "money" => KpiUnit::Money,
+            "number" => KpiUnit::Number,
+            _ => return None,
+        })
+    }
+
+    /// The name in the manifest, `percent`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KpiUnit::Percent => "percent",
+            KpiUnit::Score => "score",
+            KpiUnit::Count => "count",
+            KpiUnit::Money => "money",
+            KpiUnit::Number => "number",
+        }
+    }
+}
+
+/// Which way a KPI improves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KpiBetter {
+    Higher,
+    Lower,
+}
+
+impl KpiBetter {
+    /// The name in the manifest, `higher`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KpiBetter::Higher => "higher",
+            KpiBetter::Lower => "lower",
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -187,6 +260,12 @@ fn str_at<'a>(value: &'a Value, pointer: &str) -> Option<&'a str> {
     value.pointer(pointer).and_then(Value::as_str)
 }
 
+fn english_description(value: &Value, fallback: &str) -> String {
+    str_at(value, "/i18n/en/description")
+        .unwrap_or(fallback)
+        .to_string()
+}
+
 fn english_title(value: &Value, fallback: &str) -> String {
     str_at(value, "/x-jingxi/i18n/en/title")
         .or(str_at(value, "/i18n/en/title"))
@@ -311,6 +390,8 @@ impl PluginDef {
                 scope: str_at(grant, "/scope").unwrap_or_default().to_string(),
             });
         }
+        let hooks = strings(manifest.get("hooks"));
+        let kpis = kpi_defs(&id, &manifest, &hooks)?;
         Ok(PluginDef {
             version: str_at(&manifest, "/version")
                 .unwrap_or_default()
@@ -318,10 +399,11 @@ impl PluginDef {
             title_en: english_title(&manifest, &title),
             title,
             requires: strings(manifest.get("requires")),
-            hooks: strings(manifest.get("hooks")),
+            hooks,
             roles,
             grants,
             entities,
+            kpis,
             id,
             manifest,
         })
@@ -380,6 +462,11 @@ impl PluginDef {
         self.hooks.iter().any(|h| h == hook)
     }
 
+    /// The KPI with the qualified id `crm.complaint_accept_timeliness`.
+    pub fn kpi(&self, qualified: &str) -> Option<&KpiDef> {
+        self.kpis.iter().find(|kpi| kpi.qualified == qualified)
+    }
+
     /// Qualified names of entities in other plugins that this plugin's references point at.
     pub fn foreign_refs(&self) -> Vec<(String, String)> {
         let mut refs = Vec::new();
@@ -402,6 +489,51 @@ impl PluginDef {
         }
         refs
     }
+}
+
+/// The manifest's `kpis` (already checked against the manifest schema): ids unique, and the
+/// `kpi` hook declared whenever there is one.
+fn kpi_defs(plugin: &str, manifest: &Value, hooks: &[String]) -> Result<Vec<KpiDef>, Error> {
+    let mut kpis: Vec<KpiDef> = Vec::new();
+    for kpi in manifest
+        .get("kpis")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let id = str_at(kpi, "/id").unwrap_or_default().to_string();
+        let problem = |message: String| Error::Manifest {
+            problems: vec![format!("/kpis: {message}")],
+        };
+        if kpis.iter().any(|other| other.id == id) {
+            return Err(problem(format!("the KPI id {id} is declared twice")));
+        }
+        let title = str_at(kpi, "/title").unwrap_or_default().to_string();
+        let description = str_at(kpi, "/description").unwrap_or_default().to_string();
+        kpis.push(KpiDef {
+            qualified: format!("{plugin}.{id}"),
+            title_en: english_title(kpi, &title),
+            description_en: english_description(kpi, &description),
+            title,
+            description,
+            unit: str_at(kpi, "/unit")
+                .and_then(KpiUnit::parse)
+                .ok_or_else(|| problem(format!("the KPI {id} has no known unit")))?,
+            better: match str_at(kpi, "/better") {
+                Some("lower") => KpiBetter::Lower,
+                _ => KpiBetter::Higher,
+            },
+            id,
+        });
+    }
+    if !kpis.is_empty() && !hooks.iter().any(|hook| hook == "kpi") {
+        return Err(Error::Manifest {
+            problems: vec![
+                "/hooks: the plugin declares KPIs, so `hooks` must list `kpi`".to_string(),
+            ],
+        });
+    }
+    Ok(kpis)
 }
 
 fn compare_fields(owner: &str, old: &[FieldDef], new: &[FieldDef], problems: &mut Vec<String>) {
@@ -779,6 +911,52 @@ mod tests {
                     .to_string(),
             ]
         );
+    }
+
+    #[test]
+    fn reads_kpis_with_qualified_ids_and_checks_the_hook() {
+        let kpis = json!([
+            {"id": "complaint_accept_timeliness", "title": "客户投诉受理及时率", "unit": "percent",
+             "description": "及时受理的投诉数 / 有效投诉数",
+             "i18n": {"en": {"title": "Complaint acceptance timeliness"}}},
+            {"id": "churn_rate", "title": "客户流失率", "unit": "percent", "better": "lower"}
+        ]);
+        let json = json!({"contract": "0.1.0", "id": "demo", "version": "1.0.0", "title": "演示",
+            "hooks": ["kpi"], "entities": [], "kpis": kpis});
+        let plugin = PluginDef::from_manifest(&json.to_string()).expect("valid manifest");
+        let kpi = plugin
+            .kpi("demo.complaint_accept_timeliness")
+            .expect("declared");
+        assert_eq!(
+            (kpi.id.as_str(), kpi.title_en.as_str(), kpi.unit, kpi.better),
+            (
+                "complaint_accept_timeliness",
+                "Complaint acceptance timeliness",
+                KpiUnit::Percent,
+                KpiBetter::Higher
+            )
+        );
+        assert_eq!(kpi.description_en, "及时受理的投诉数 / 有效投诉数");
+        assert_eq!(
+            plugin
+                .kpi("demo.churn_rate")
+                .map(|k| (k.better, k.title_en.as_str())),
+            Some((KpiBetter::Lower, "客户流失率"))
+        );
+        assert!(plugin.kpi("complaint_accept_timeliness").is_none());
+
+        let without_hook = json!({"contract": "0.1.0", "id": "demo", "version": "1.0.0", "title": "演示",
+            "entities": [], "kpis": kpis});
+        let error = PluginDef::from_manifest(&without_hook.to_string()).expect_err("no hook");
+        assert!(error.to_string().contains("must list `kpi`"), "{error}");
+        let twice = json!({"contract": "0.1.0", "id": "demo", "version": "1.0.0", "title": "演示",
+            "hooks": ["kpi"], "entities": [], "kpis": [kpis[1], kpis[1]]});
+        let error = PluginDef::from_manifest(&twice.to_string()).expect_err("twice");
+        assert!(error.to_string().contains("declared twice"), "{error}");
+        let bad_unit = json!({"contract": "0.1.0", "id": "demo", "version": "1.0.0", "title": "演示",
+            "hooks": ["kpi"], "entities": [], "kpis": [{"id": "x", "title": "某", "unit": "ratio"}]});
+        let error = PluginDef::from_manifest(&bad_unit.to_string()).expect_err("unit");
+        assert!(error.to_string().contains("/kpis/0/unit"), "{error}");
     }
 
     #[test]

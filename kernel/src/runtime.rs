@@ -6,6 +6,7 @@
 
 mod auth;
 mod events;
+mod kpi;
 mod query;
 mod tenancy;
 mod workflow;
@@ -27,6 +28,7 @@ use crate::plugin_host::{self, HookContext, LoadedPlugin, PluginHost};
 use crate::store::{self, Filter, Order, Page, Record, Store};
 
 pub use events::{ChangeEvent, EVENT_KINDS, HISTORY_PAGE_MAX, HistoryEntry};
+pub use kpi::{KpiValue, MAX_KPI_DAYS};
 pub use tenancy::TenantCatalog;
 pub use workflow::TransitionView;
 

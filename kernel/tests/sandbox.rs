@@ -4,7 +4,9 @@ use std::path::PathBuf;
 use std::sync::{Arc, Barrier, Mutex};
 use std::time::{Duration, Instant};
 
-use jingxi_kernel::plugin_host::{Error, HookContext, LoadedPlugin, PluginHost, PluginHostConfig};
+use jingxi_kernel::plugin_host::{
+    Error, HookContext, LoadedPlugin, PluginHost, PluginHostConfig, RecordSource,
+};
 
 /// Built plugins: `JINGXI_TEST_PLUGINS` or `target/plugins` (see `cargo xtask plugins`).
 fn plugins_dir() -> PathBuf {
@@ -255,6 +257,148 @@ fn caps_input_size() {
             }
         ),
         "{error}"
+    );
+}
+
+/// A record source that records what it is asked and answers `groups` to every aggregate and
+/// one record to every query.
+#[derive(Default)]
+struct FakeSource {
+    groups: String,
+    asked: Mutex<Vec<String>>,
+}
+
+impl RecordSource for FakeSource {
+    fn query(&self, entity: &str, filter: &str, limit: u32) -> Result<Vec<String>, String> {
+        self.asked
+            .lock()
+            .expect("lock")
+            .push(format!("query {entity} {filter} {limit}"));
+        Ok(vec![r#"{"name": "杭州恒达"}"#.to_owned()])
+    }
+
+    fn aggregate(
+        &self,
+        entity: &str,
+        filter: &str,
+        group_by: &[String],
+        max_groups: u32,
+    ) -> Result<String, String> {
+        self.asked.lock().expect("lock").push(format!(
+            "aggregate {entity} {filter} {group_by:?} {max_groups}"
+        ));
+        Ok(self.groups.clone())
+    }
+}
+
+fn aggregating(plugin: &LoadedPlugin, source: &Arc<FakeSource>, params: &str) -> serde_json::Value {
+    let ctx = HookContext {
+        records: Some(source.clone() as Arc<dyn RecordSource>),
+        ..ctx()
+    };
+    let answer = plugin.kpi(&ctx, "aggregate", params).expect("kpi answers");
+    serde_json::from_str(&answer).expect("JSON")
+}
+
+#[test]
+fn forwards_aggregates_within_the_query_budget() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let host = PluginHost::new(config(dir.path())).expect("host");
+    let plugin = hostile(&host);
+    let groups = r#"[{"key": {"severity": "紧急"}, "count": 2, "sum": {"compensation": "6000.00"}, "avg": {}, "min": {}, "max": {}}]"#;
+    let source = Arc::new(FakeSource {
+        groups: groups.to_owned(),
+        ..FakeSource::default()
+    });
+    let answer = aggregating(
+        &plugin,
+        &source,
+        r#"{"entity": "crm.complaint", "filter": {"state": {"ne": "invalid"}}, "group_by": ["severity"]}"#,
+    );
+    assert_eq!(answer["succeeded"], 2, "{answer}");
+    assert_eq!(answer["error"], serde_json::Value::Null);
+    assert_eq!(answer["groups"][0]["key"]["severity"], "紧急");
+    assert_eq!(answer["groups"][0]["count"], 2);
+    assert_eq!(answer["groups"][0]["sum"]["compensation"], "6000.00");
+    assert_eq!(
+        *source.asked.lock().expect("lock"),
+        [
+            r#"aggregate crm.complaint {"state":{"ne":"invalid"}} ["severity"] 1000"#,
+            r#"query crm.complaint {"state":{"ne":"invalid"}} 1"#,
+        ]
+    );
+
+    // Aggregates and queries share one budget of 100 per call; the next call has its own.
+    for _ in 0..2 {
+        let source = Arc::new(FakeSource {
+            groups: "[]".to_owned(),
+            ..FakeSource::default()
+        });
+        let answer = aggregating(
+            &plugin,
+            &source,
+            r#"{"entity": "crm.complaint", "filter": {}, "times": 60}"#,
+        );
+        assert_eq!(answer["succeeded"], 100, "{answer}");
+        assert_eq!(
+            answer["error"],
+            "limit exceeded: at most 100 queries per hook call"
+        );
+        let asked = source.asked.lock().expect("lock");
+        assert_eq!(asked.len(), 100);
+        assert_eq!(
+            asked.iter().filter(|a| a.starts_with("aggregate")).count(),
+            60
+        );
+    }
+
+    let too_many_fields = aggregating(
+        &plugin,
+        &Arc::new(FakeSource::default()),
+        r#"{"entity": "crm.complaint", "filter": {}, "group_by": ["a", "b", "c", "d", "e", "f", "g", "h", "i"]}"#,
+    );
+    assert_eq!(
+        too_many_fields["error"],
+        "limit exceeded: at most 8 fields to group by"
+    );
+
+    let answer = plugin
+        .kpi(
+            &ctx(),
+            "aggregate",
+            r#"{"entity": "crm.complaint", "filter": {}}"#,
+        )
+        .expect("kpi answers");
+    assert!(
+        answer.contains("aggregate is not available in this hook"),
+        "{answer}"
+    );
+}
+
+#[test]
+fn counts_aggregate_answers_against_the_output_budget() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = PluginHostConfig {
+        max_output_bytes: 4096,
+        ..config(dir.path())
+    };
+    let host = PluginHost::new(config).expect("host");
+    let plugin = hostile(&host);
+    let group = r#"{"key": {"name": "杭州恒达电器商场有限公司"}, "count": 1}"#;
+    let groups = format!("[{}]", vec![group; 100].join(","));
+    let source = Arc::new(FakeSource {
+        groups,
+        ..FakeSource::default()
+    });
+    let answer = aggregating(
+        &plugin,
+        &source,
+        r#"{"entity": "crm.customer", "filter": {}, "group_by": ["name"]}"#,
+    );
+    assert_eq!(answer["succeeded"], 0, "{answer}");
+    assert_eq!(
+        answer["error"],
+        "limit exceeded: query results of this hook call are too large"
     );
 }
 

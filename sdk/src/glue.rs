@@ -80,6 +80,39 @@ pub fn query(entity: &str, filter: &str, limit: u32) -> Result<Vec<String>, Stri
 }
 
 #[cfg(target_family = "wasm")]
+pub fn aggregate(entity: &str, filter: &str, group_by: &[String]) -> Result<String, String> {
+    bindings::jingxi::plugin::host::aggregate(entity, filter, group_by)
+}
+
+/// A fake answer for `aggregate` in native tests: entity, filter, fields grouped by.
+pub type FakeAggregate =
+    Box<dyn Fn(&str, &serde_json::Value, &[String]) -> Result<Vec<crate::query::Group>, String>>;
+
+thread_local! {
+    static FAKE_AGGREGATE: std::cell::RefCell<Option<FakeAggregate>> = const { std::cell::RefCell::new(None) };
+}
+
+pub fn set_fake_aggregate(fake: Option<FakeAggregate>) {
+    FAKE_AGGREGATE.with(|slot| *slot.borrow_mut() = fake);
+}
+
+/// Answers like the kernel: the fake's groups as one JSON array.
+#[cfg(not(target_family = "wasm"))]
+pub fn aggregate(entity: &str, filter: &str, group_by: &[String]) -> Result<String, String> {
+    let filter: serde_json::Value = serde_json::from_str(filter).map_err(|e| e.to_string())?;
+    FAKE_AGGREGATE.with(|slot| match slot.borrow().as_ref() {
+        Some(fake) => fake(entity, &filter, group_by).map(|groups| {
+            serde_json::Value::Array(groups.iter().map(crate::query::Group::to_value).collect())
+                .to_string()
+        }),
+        None => Err(
+            "no record source outside wasm: use jingxi_sdk::query::fake_aggregate in tests"
+                .to_string(),
+        ),
+    })
+}
+
+#[cfg(target_family = "wasm")]
 fn context(ctx: WitContext) -> Context {
     Context {
         tenant: ctx.tenant,

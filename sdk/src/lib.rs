@@ -88,7 +88,10 @@ pub trait Plugin {
         Ok(Vec::new())
     }
 
-    /// Computes the KPI `id` for the period and scope in `params`.
+    /// Computes the KPI `id` (as the manifest's `kpis` declares it) over the period in `params`,
+    /// `{"id": "…", "from": "2025-03-01", "to": "2025-03-31"}` (both days included). Answer
+    /// `{"value": …, "numerator": …, "denominator": …}`, each a decimal string, a number or
+    /// null; aggregate with [`query::aggregate`] rather than reading records.
     fn kpi(ctx: &Context, id: &str, params: &Value) -> Result<Value, HookError> {
         let _ = (ctx, id, params);
         Err(HookError::Unsupported)

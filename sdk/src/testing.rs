@@ -964,6 +964,43 @@ mod tests {
     }
 
     #[test]
+    fn checks_declared_kpis() {
+        let manifest = |hooks: Value, kpis: Value| {
+            json!({"contract": "0.1.0", "id": "hello", "title": "你好", "version": "0.1.0",
+                "hooks": hooks, "entities": [], "kpis": kpis})
+        };
+        let good = json!([{"id": "greeting_rate", "title": "问候率", "unit": "percent",
+            "description": "问候数 / 来访数", "better": "higher",
+            "i18n": {"en": {"title": "Greeting rate", "description": "Greetings / visits"}}}]);
+        let schema = workspace_manifest_schema();
+        assert_eq!(
+            super::manifest_problems(&manifest(json!(["kpi"]), good.clone()), &schema),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            super::manifest_problems(&manifest(json!([]), good.clone()), &schema),
+            ["the manifest declares KPIs but not the kpi hook"]
+        );
+        let bad = json!([
+            {"id": "Greeting", "title": "问候率", "unit": "ratio", "i18n": {"en": {"title": "Rate"}}},
+            {"id": "rate", "title": "问候率", "unit": "percent", "better": "up", "owner": "x"},
+            {"id": "rate", "title": " ", "unit": "count", "i18n": {"en": {"title": "Rate"}}}
+        ]);
+        assert_eq!(
+            super::manifest_problems(&manifest(json!(["kpi"]), bad), &schema),
+            [
+                "bad or repeated KPI id \"Greeting\"",
+                "KPI Greeting has no known unit",
+                "KPI rate lacks a Chinese or an English title",
+                "KPI rate has unknown keys",
+                "KPI rate is better neither higher nor lower",
+                "bad or repeated KPI id \"rate\"",
+                "KPI rate lacks a Chinese or an English title",
+            ]
+        );
+    }
+
+    #[test]
     fn patches_a_record_key_by_key() {
         let record = super::patched(json!({"a": 1, "b": 2}), json!({"b": null, "c": 3}));
         assert_eq!(record, crate::record(json!({"a": 1, "c": 3})));

@@ -13,6 +13,7 @@ mod fixtures;
 mod hostile_input;
 mod isolation;
 mod isolation_props;
+mod kpi;
 mod limits;
 mod listing;
 mod modules;

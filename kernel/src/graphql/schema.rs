@@ -1,5 +1,5 @@
 //! Builds the dynamic schema of one enabled plugin set: types, inputs, queries and mutations for
-//! every entity, plus the meta queries (`me`, `plugins`, `entityTypes`).
+//! every entity, plus the meta queries (`me`, `plugins`, `entityTypes`, `kpis`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use super::filter::{self, scalar};
 use super::{RequestContext, to_graphql_error};
-use super::{aggregate, events};
+use super::{aggregate, events, kpi};
 use crate::config::ApiConfig;
 use crate::error::Code;
 use crate::model::{ChildDef, EntityDef, FieldDef, FieldKind, Locale};
@@ -1027,10 +1027,22 @@ pub fn build_schema(catalog: &TenantCatalog, limits: &ApiConfig) -> Result<Schem
     for input in filter::operator_inputs() {
         builder = builder.register(input);
     }
-    for object in meta_types().into_iter().chain(events::types()) {
+    let (kpi_enums, kpi_objects) = kpi::types();
+    for item in kpi_enums {
+        builder = builder.register(item);
+    }
+    for object in meta_types()
+        .into_iter()
+        .chain(events::types())
+        .chain(kpi_objects)
+    {
         builder = builder.register(object);
     }
-    for field in meta_fields().into_iter().chain(events::query_fields()) {
+    for field in meta_fields()
+        .into_iter()
+        .chain(events::query_fields())
+        .chain(kpi::query_fields())
+    {
         query = query.field(field);
     }
     for entity in catalog.entities() {

@@ -195,4 +195,13 @@ impl host::Host for CallState {
     fn query(&mut self, entity: String, filter: String, limit: u32) -> Result<Vec<String>, String> {
         CallState::query(self, &entity, &filter, limit)
     }
+
+    fn aggregate(
+        &mut self,
+        entity: String,
+        filter: String,
+        group_by: Vec<String>,
+    ) -> Result<String, String> {
+        CallState::aggregate(self, &entity, &filter, &group_by)
+    }
 }

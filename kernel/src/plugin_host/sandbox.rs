@@ -253,10 +253,15 @@ pub(super) struct CallState {
     query_bytes_left: usize,
 }
 
-/// Queries one hook call may make; a plugin that needs more should ask for more per query.
+/// Queries (`query` and `aggregate` together) one hook call may make; a plugin that needs more
+/// should ask for more per query.
 pub(super) const MAX_QUERIES_PER_CALL: u32 = 100;
 /// Records one query may return.
 pub(super) const MAX_QUERY_LIMIT: u32 = 1000;
+/// Groups one aggregate may return (the largest first).
+pub(super) const MAX_AGGREGATE_GROUPS: u32 = 1000;
+/// Fields one aggregate may group by.
+pub(super) const MAX_GROUP_BY_FIELDS: usize = 8;
 
 impl CallState {
     pub(super) fn new(
@@ -278,6 +283,30 @@ impl CallState {
         }
     }
 
+    /// Takes one query from the call's budget, shared by `query` and `aggregate`.
+    fn take_query(&mut self, import: &str) -> Result<Arc<dyn RecordSource>, String> {
+        let Some(records) = self.records.clone() else {
+            return Err(format!("{import} is not available in this hook"));
+        };
+        if self.queries_left == 0 {
+            return Err(format!(
+                "limit exceeded: at most {MAX_QUERIES_PER_CALL} queries per hook call"
+            ));
+        }
+        self.queries_left -= 1;
+        Ok(records)
+    }
+
+    /// Takes `bytes` of answers from the call's output budget.
+    fn take_bytes(&mut self, bytes: usize) -> Result<(), String> {
+        if bytes > self.query_bytes_left {
+            self.query_bytes_left = 0;
+            return Err("limit exceeded: query results of this hook call are too large".to_owned());
+        }
+        self.query_bytes_left -= bytes;
+        Ok(())
+    }
+
     /// Forwards a `query` import to the kernel's record source, within the call's budgets:
     /// a bounded number of queries, rows per query, and bytes returned in all.
     pub(super) fn query(
@@ -286,24 +315,31 @@ impl CallState {
         filter: &str,
         limit: u32,
     ) -> Result<Vec<String>, String> {
-        let Some(records) = self.records.clone() else {
-            return Err("query is not available in this hook".to_owned());
-        };
-        if self.queries_left == 0 {
-            return Err(format!(
-                "limit exceeded: at most {MAX_QUERIES_PER_CALL} queries per hook call"
-            ));
-        }
-        self.queries_left -= 1;
+        let records = self.take_query("query")?;
         let found = records.query(entity, filter, limit.min(MAX_QUERY_LIMIT))?;
-        let bytes: usize = found.iter().map(String::len).sum();
-        if bytes > self.query_bytes_left {
-            self.query_bytes_left = 0;
-            return Err("limit exceeded: query results of this hook call are too large".to_owned());
-        }
-        self.query_bytes_left -= bytes;
+        self.take_bytes(found.iter().map(String::len).sum())?;
         tracing::debug!(plugin = %self.plugin, entity, n_records = found.len(), "plugin query");
         Ok(found)
+    }
+
+    /// Forwards an `aggregate` import to the kernel's record source, within the same budgets as
+    /// `query`: it counts as one query, and its answer against the bytes returned in all.
+    pub(super) fn aggregate(
+        &mut self,
+        entity: &str,
+        filter: &str,
+        group_by: &[String],
+    ) -> Result<String, String> {
+        let records = self.take_query("aggregate")?;
+        if group_by.len() > MAX_GROUP_BY_FIELDS {
+            return Err(format!(
+                "limit exceeded: at most {MAX_GROUP_BY_FIELDS} fields to group by"
+            ));
+        }
+        let groups = records.aggregate(entity, filter, group_by, MAX_AGGREGATE_GROUPS)?;
+        self.take_bytes(groups.len())?;
+        tracing::debug!(plugin = %self.plugin, entity, ?group_by, "plugin aggregate");
+        Ok(groups)
     }
 
     pub(super) fn memory_exceeded(&self) -> bool {

@@ -1,15 +1,16 @@
-//! The records a plugin may read during a hook call (`query` import): its own entities and those
-//! of the plugins it requires, through the calling user's tenant and row scope.
+//! The records a plugin may read during a hook call (`query` and `aggregate` imports): its own
+//! entities and those of the plugins it requires, through the calling user's tenant, row scope
+//! and field level.
 
 use std::sync::Arc;
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use super::{Caller, InstalledPlugin};
 use crate::model::EntityDef;
 use crate::permissions::{Action, Principal};
 use crate::plugin_host::RecordSource;
-use crate::store::{Filter, Op, Page, Store};
+use crate::store::{Filter, Group, Op, Page, Store};
 
 /// A `RecordSource` bound to one caller and one plugin.
 pub struct PluginQuery {
@@ -45,8 +46,9 @@ impl PluginQuery {
     }
 }
 
-impl RecordSource for PluginQuery {
-    fn query(&self, entity: &str, filter: &str, limit: u32) -> Result<Vec<String>, String> {
+impl PluginQuery {
+    /// The entity `entity` names, if the plugin may read it, and the parsed filter.
+    fn target(&self, entity: &str, filter: &str) -> Result<(&EntityDef, Option<Filter>), String> {
         let Some(def) = self.readable.iter().find(|e| e.qualified == entity) else {
             return Err(format!(
                 "plugin {} may not read {entity}: only its own entities and those of the plugins it requires (and the tenant enabled)",
@@ -55,7 +57,13 @@ impl RecordSource for PluginQuery {
         };
         let filter: Value =
             serde_json::from_str(filter).map_err(|e| format!("filter is not JSON: {e}"))?;
-        let filter = parse(&filter)?;
+        Ok((def, parse(&filter)?))
+    }
+}
+
+impl RecordSource for PluginQuery {
+    fn query(&self, entity: &str, filter: &str, limit: u32) -> Result<Vec<String>, String> {
+        let (def, filter) = self.target(entity, filter)?;
         let access = self.principal.access(&def.qualified, Action::Read);
         let page = Page {
             offset: 0,
@@ -73,9 +81,44 @@ impl RecordSource for PluginQuery {
             .map(|r| Value::Object(r).to_string())
             .collect())
     }
+
+    fn aggregate(
+        &self,
+        entity: &str,
+        filter: &str,
+        group_by: &[String],
+        max_groups: u32,
+    ) -> Result<String, String> {
+        let (def, filter) = self.target(entity, filter)?;
+        let access = self.principal.access(&def.qualified, Action::Read);
+        let groups = self
+            .runtime
+            .block_on(self.store.aggregate_records(
+                &access,
+                def,
+                filter.as_ref(),
+                group_by,
+                u64::from(max_groups),
+            ))
+            .map_err(|e| e.to_string())?;
+        Ok(Value::Array(groups.into_iter().map(group_json).collect()).to_string())
+    }
 }
 
-/// Reads the JSON filter of the `query` import (schema field names; `{}` is no condition).
+/// One group as the `aggregate` import answers it, keyed by schema field names.
+fn group_json(group: Group) -> Value {
+    let mut value = Map::new();
+    value.insert("key".into(), Value::Object(group.key));
+    value.insert("count".into(), Value::from(group.count));
+    value.insert("sum".into(), Value::Object(group.sum));
+    value.insert("avg".into(), Value::Object(group.avg));
+    value.insert("min".into(), Value::Object(group.min));
+    value.insert("max".into(), Value::Object(group.max));
+    Value::Object(value)
+}
+
+/// Reads the JSON filter of the `query` and `aggregate` imports (schema field names; `{}` is no
+/// condition).
 pub fn parse(value: &Value) -> Result<Option<Filter>, String> {
     let Value::Object(map) = value else {
         return Err("a filter is a JSON object".into());

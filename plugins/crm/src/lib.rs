@@ -1,11 +1,12 @@
-//! The `crm` plugin: customer files, visit records and complaints with their workflow
-//! (chapter 8).
+//! The `crm` plugin: customer files, visit records and complaints with their workflow, and the
+//! chapter's KPIs (chapter 8).
 
 mod compute;
+mod kpi;
 mod rules;
 mod workflow;
 
-use jingxi_sdk::{Context, Effect, FieldError, HookError, Manifest, Plugin, Record};
+use jingxi_sdk::{Context, Effect, FieldError, HookError, Manifest, Plugin, Record, Value};
 
 /// The `crm` plugin.
 pub struct Crm;
@@ -45,6 +46,10 @@ impl Plugin for Crm {
         comment: &str,
     ) -> Result<Vec<Effect>, HookError> {
         workflow::on_transition(ctx, entity, transition, record, comment)
+    }
+
+    fn kpi(_ctx: &Context, id: &str, params: &Value) -> Result<Value, HookError> {
+        kpi::kpi(id, params)
     }
 }
 

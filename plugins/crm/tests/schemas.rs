@@ -17,7 +17,7 @@ fn manifest_has_id_version_contract_and_entities() {
     assert_eq!(manifest["requires"], json!(["org"]));
     assert_eq!(
         manifest["hooks"],
-        json!(["validate", "compute", "on-transition"])
+        json!(["validate", "compute", "on-transition", "kpi"])
     );
     assert_eq!(
         schemas.entity_names(),
@@ -48,16 +48,67 @@ fn roles_are_those_of_the_org_catalogue() {
 #[test]
 fn only_computed_fields_are_filled_by_compute() {
     let schemas = schemas();
-    let customer = schemas.entity("customer").expect("customer");
-    let schema = &schemas.manifest()["entities"][0]["schema"];
-    let computed: Vec<&String> = customer
-        .table
-        .properties
+    let computed = |entity_idx: usize, name: &str| -> Vec<String> {
+        let entity = schemas.entity(name).expect("declared");
+        let schema = &schemas.manifest()["entities"][entity_idx]["schema"];
+        entity
+            .table
+            .properties
+            .iter()
+            .map(|(name, _)| name.clone())
+            .filter(|name| schema["properties"][name.as_str()]["x-jingxi"]["computed"] == true)
+            .collect()
+    };
+    assert_eq!(computed(0, "customer"), ["archive_complete"]);
+    assert_eq!(
+        computed(2, "complaint"),
+        ["accepted_in_time", "resolved_in_time"]
+    );
+    for example in schemas
+        .examples("valid")
+        .into_iter()
+        .filter(|example| example.entity == "complaint")
+    {
+        let mut record = jingxi_sdk::record(example.document);
+        let before = record.clone();
+        Crm::compute(&Context::for_test(), "complaint", &mut record).expect("compute succeeds");
+        record.remove("accepted_in_time");
+        record.remove("resolved_in_time");
+        assert_eq!(record, before, "{}", example.path.display());
+    }
+}
+
+#[test]
+fn declares_the_chapters_kpis() {
+    let schemas = schemas();
+    let kpis: Vec<(&str, &str, &str)> = schemas.manifest()["kpis"]
+        .as_array()
+        .expect("kpis")
         .iter()
-        .map(|(name, _)| name)
-        .filter(|name| schema["properties"][name.as_str()]["x-jingxi"]["computed"] == true)
+        .map(|kpi| {
+            (
+                kpi["id"].as_str().expect("id"),
+                kpi["title"].as_str().expect("title"),
+                kpi["unit"].as_str().expect("unit"),
+            )
+        })
         .collect();
-    assert_eq!(computed, ["archive_complete"]);
+    assert_eq!(
+        kpis,
+        [
+            (
+                "complaint_accept_timeliness",
+                "客户投诉受理及时率",
+                "percent"
+            ),
+            (
+                "complaint_resolve_timeliness",
+                "客户投诉处理及时率",
+                "percent"
+            ),
+            ("customer_satisfaction", "客户满意度", "score"),
+        ]
+    );
 }
 
 #[test]

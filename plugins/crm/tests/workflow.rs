@@ -228,7 +228,7 @@ fn compensation_is_read_by_the_approvers_only() {
 }
 
 /// The kernel's view of a complaint after a transition: the own-record updates of the effects
-/// merged in, other effects returned.
+/// merged in and the computed fields computed again, other effects returned.
 fn take(
     ctx: &Context,
     record: &mut Record,
@@ -250,6 +250,7 @@ fn take(
     for effect in own {
         record.extend(effect.record);
     }
+    Crm::compute(ctx, "complaint", record).expect("compute succeeds");
     others
 }
 
@@ -295,6 +296,14 @@ fn effects_of_a_walk_through_write_valid_records() {
         []
     );
     assert_eq!(complaint["accepted_at"], "2025-08-02T02:00:00.000Z");
+    // Accepted half an hour after it was received, within the 2 hours of an urgent complaint.
+    assert_eq!(
+        (
+            &complaint["accepted_in_time"],
+            &complaint["resolved_in_time"]
+        ),
+        (&json!(true), &json!(false))
+    );
     assert_valid(&schemas, "complaint", &complaint);
 
     for (transition, fields, state) in [
@@ -320,6 +329,14 @@ fn effects_of_a_walk_through_write_valid_records() {
         []
     );
     assert_eq!(complaint["resolved_at"], "2025-08-03T06:30:00.000Z");
+    // Resolved 28.5 hours after it was accepted, past the 24 hours it had.
+    assert_eq!(
+        (
+            &complaint["accepted_in_time"],
+            &complaint["resolved_in_time"]
+        ),
+        (&json!(true), &json!(false))
+    );
     assert_valid(&schemas, "complaint", &complaint);
 
     let fields = json!({"revisit_satisfaction": 2});

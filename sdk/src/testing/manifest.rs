@@ -8,7 +8,7 @@ use super::dialect::{en_title, is_identifier, keys, keys_of_enum};
 
 /// Problems of an assembled manifest: what `schemas/manifest.schema.json` (`schema`) requires,
 /// plus the cross-references it cannot state (grants name declared roles and entities, ids are
-/// unique), one sentence each.
+/// unique, KPIs need the `kpi` hook), one sentence each.
 ///
 /// ```
 /// use jingxi_sdk::{Manifest, json, testing::manifest_problems};
@@ -140,7 +140,56 @@ pub fn manifest_problems(manifest: &Value, schema: &Value) -> Vec<String> {
             problems.push(format!("grant {grant} has a bad scope"));
         }
     }
+    kpi_problems(manifest, schema, &mut problems);
     problems
+}
+
+/// Problems of the manifest's `kpis`: ids, titles in both languages, units and directions, and
+/// the `kpi` hook that computes them.
+fn kpi_problems(manifest: &Value, schema: &Value, problems: &mut Vec<String>) {
+    let kpi_schema = &schema["$defs"]["kpi"]["properties"];
+    let allowed = keys(kpi_schema);
+    let units = keys_of_enum(&kpi_schema["unit"]["enum"]);
+    let directions = keys_of_enum(&kpi_schema["better"]["enum"]);
+    let mut kpi_ids = BTreeSet::new();
+    for kpi in manifest["kpis"].as_array().into_iter().flatten() {
+        let kpi_id = kpi["id"].as_str().unwrap_or_default();
+        new_identifier("KPI id", kpi_id, &mut kpi_ids, problems);
+        if kpi["title"]
+            .as_str()
+            .is_none_or(|title| title.trim().is_empty())
+            || en_title(kpi).is_none()
+        {
+            problems.push(format!("KPI {kpi_id} lacks a Chinese or an English title"));
+        }
+        if !keys(kpi).is_subset(&allowed) {
+            problems.push(format!("KPI {kpi_id} has unknown keys"));
+        }
+        if !kpi["unit"]
+            .as_str()
+            .is_some_and(|unit| units.contains(unit))
+        {
+            problems.push(format!("KPI {kpi_id} has no known unit"));
+        }
+        if kpi.get("better").is_some()
+            && !kpi["better"]
+                .as_str()
+                .is_some_and(|better| directions.contains(better))
+        {
+            problems.push(format!("KPI {kpi_id} is better neither higher nor lower"));
+        }
+    }
+    let has_kpi_hook = manifest["hooks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|hook| hook == "kpi");
+    let has_kpis = manifest["kpis"]
+        .as_array()
+        .is_some_and(|kpis| !kpis.is_empty());
+    if has_kpis && !has_kpi_hook {
+        problems.push("the manifest declares KPIs but not the kpi hook".into());
+    }
 }
 
 /// Reports `id`, the `what` of a role or an entity, unless it is an identifier not in `seen`; adds

@@ -37,6 +37,26 @@ impl Date {
         })
     }
 
+    /// The date `days` days later (earlier when negative), or `None` past the year 9999 or
+    /// before the year 0.
+    ///
+    /// ```
+    /// use jingxi_sdk::values::Date;
+    ///
+    /// let last_of_february = Date::parse("2024-02-29").unwrap();
+    /// assert_eq!(last_of_february.add_days(1), Date::parse("2024-03-01"));
+    /// assert_eq!(last_of_february.add_days(-59), Date::parse("2024-01-01"));
+    /// assert_eq!(Date::parse("9999-12-31").unwrap().add_days(1), None);
+    /// ```
+    pub fn add_days(self, days: i64) -> Option<Date> {
+        let (year, month, day) = civil_from_days(self.days_since_epoch().checked_add(days)?);
+        Some(Date {
+            year: u16::try_from(year).ok().filter(|year| *year <= 9999)?,
+            month,
+            day,
+        })
+    }
+
     /// Days since 1970-01-01 (Howard Hinnant's `days_from_civil`).
     fn days_since_epoch(self) -> i64 {
         let month = i64::from(self.month);
@@ -47,6 +67,39 @@ impl Date {
         let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
         era * 146_097 + day_of_era - 719_468
     }
+}
+
+/// Writes the date as RFC 3339 does, `2025-07-14`.
+///
+/// ```
+/// let date = jingxi_sdk::values::Date::parse("2025-07-04").unwrap();
+/// assert_eq!(date.to_string(), "2025-07-04");
+/// assert_eq!(format!("{date}T00:00:00+08:00"), "2025-07-04T00:00:00+08:00");
+/// ```
+impl std::fmt::Display for Date {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:04}-{:02}-{:02}", self.year, self.month, self.day)
+    }
+}
+
+/// The proleptic Gregorian (year, month, day) of `days` since 1970-01-01 (Howard Hinnant's
+/// `civil_from_days`, the inverse of `days_from_civil`).
+fn civil_from_days(days: i64) -> (i64, u8, u8) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z - era * 146_097;
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let shifted_month = (5 * day_of_year + 2) / 153;
+    let day = (day_of_year - (153 * shifted_month + 2) / 5 + 1) as u8;
+    let month = if shifted_month < 10 {
+        shifted_month + 3
+    } else {
+        shifted_month - 9
+    } as u8;
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    (year, month, day)
 }
 
 /// A moment in time, from an RFC 3339 date-time (the JSON Schema `date-time` format) with its
@@ -122,6 +175,23 @@ impl Instant {
             - offset_seconds;
         Some(Instant { seconds, nanos })
     }
+
+    /// The moment `seconds` later (earlier when negative); `None` on overflow.
+    ///
+    /// ```
+    /// use jingxi_sdk::values::Instant;
+    ///
+    /// let received = Instant::parse("2025-07-14T09:20:00+08:00").unwrap();
+    /// let deadline = received.add_seconds(2 * 3600);
+    /// assert_eq!(deadline, Instant::parse("2025-07-14T03:20:00Z"));
+    /// assert!(Instant::parse("2025-07-14T03:20:00.001Z") > deadline);
+    /// ```
+    pub fn add_seconds(self, seconds: i64) -> Option<Instant> {
+        Some(Instant {
+            seconds: self.seconds.checked_add(seconds)?,
+            nanos: self.nanos,
+        })
+    }
 }
 
 fn digits(text: &str) -> Option<u32> {
@@ -171,6 +241,28 @@ mod tests {
     fn orders_by_day() {
         assert!(Date::parse("2025-01-10").unwrap() < Date::parse("2025-02-01").unwrap());
         assert!(Date::parse("2024-12-31").unwrap() < Date::parse("2025-01-01").unwrap());
+    }
+
+    #[test]
+    fn adds_days_across_months_years_and_leap_days() {
+        let date = |text| Date::parse(text).unwrap_or_else(|| panic!("{text} should parse"));
+        for (from, days, to) in [
+            ("2025-01-31", 1, "2025-02-01"),
+            ("2024-12-31", 1, "2025-01-01"),
+            ("2024-02-28", 1, "2024-02-29"),
+            ("2023-02-28", 1, "2023-03-01"),
+            ("2000-02-28", 1, "2000-02-29"),
+            ("1900-02-28", 1, "1900-03-01"),
+            ("2025-03-01", -1, "2025-02-28"),
+            ("1970-01-01", -1, "1969-12-31"),
+            ("2025-07-14", 0, "2025-07-14"),
+            ("2024-01-01", 365, "2024-12-31"),
+        ] {
+            assert_eq!(date(from).add_days(days), Some(date(to)), "{from} + {days}");
+            assert_eq!(date(to).to_string(), to);
+        }
+        assert_eq!(date("0000-01-01").add_days(-1), None);
+        assert_eq!(date("9999-12-31").add_days(1), None);
     }
 
     #[test]
