@@ -117,8 +117,8 @@ fn group_json(group: Group) -> Value {
     Value::Object(value)
 }
 
-/// Reads the JSON filter of the `query` and `aggregate` imports (schema field names; `{}` is no
-/// condition).
+/// Reads the JSON filter of the `query` and `aggregate` imports (schema field names). `{}` is no
+/// condition, so inside `and`/`or`/`not` it is "always true", exactly as in GraphQL filters.
 pub fn parse(value: &Value) -> Result<Option<Filter>, String> {
     let Value::Object(map) = value else {
         return Err("a filter is a JSON object".into());
@@ -132,11 +132,8 @@ pub fn parse(value: &Value) -> Result<Option<Filter>, String> {
                     .ok_or_else(|| format!("`{key}` takes a list of filters"))?;
                 let parsed = items
                     .iter()
-                    .map(parse)
-                    .collect::<Result<Vec<_>, _>>()?
-                    .into_iter()
-                    .flatten()
-                    .collect();
+                    .map(|item| Ok(parse(item)?.unwrap_or(Filter::And(Vec::new()))))
+                    .collect::<Result<Vec<_>, String>>()?;
                 all.push(if key == "and" {
                     Filter::And(parsed)
                 } else {
@@ -144,9 +141,8 @@ pub fn parse(value: &Value) -> Result<Option<Filter>, String> {
                 });
             }
             "not" => {
-                if let Some(inner) = parse(operand)? {
-                    all.push(Filter::Not(Box::new(inner)));
-                }
+                let inner = parse(operand)?.unwrap_or(Filter::And(Vec::new()));
+                all.push(Filter::Not(Box::new(inner)));
             }
             field => {
                 let ops = operand
@@ -198,6 +194,20 @@ pub fn parse(value: &Value) -> Result<Option<Filter>, String> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn empty_conditions_mean_always_true_as_in_graphql() {
+        let always = Filter::And(Vec::new());
+        assert_eq!(parse(&json!({})).unwrap(), None);
+        assert_eq!(
+            parse(&json!({"not": {}})).unwrap(),
+            Some(Filter::Not(Box::new(always.clone())))
+        );
+        assert_eq!(
+            parse(&json!({"or": [{}]})).unwrap(),
+            Some(Filter::Or(vec![always]))
+        );
+    }
 
     #[test]
     fn parses_nested_filters() {
