@@ -49,6 +49,8 @@ const CARGO_WORKSPACE: &str = include_str!("../templates/plugin/Cargo.workspace.
 const CARGO_STANDALONE: &str = include_str!("../templates/plugin/Cargo.standalone.toml");
 /// The `.gitignore` of a standalone plugin (not named `.gitignore`, which git would obey here).
 const GITIGNORE: &str = include_str!("../templates/plugin/gitignore");
+/// The `.cargo/config.toml` of a standalone plugin: the small guest stack the workspace uses.
+const CARGO_CONFIG: &str = include_str!("../templates/plugin/cargo-config.toml");
 
 /// Where a template goes: the crate folder, or the plugin's schema folder (`schemas/<id>/`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -433,6 +435,7 @@ fn render_files(id: &str, dir: &Path, schemas: &Path, layout: &Layout) -> Vec<(P
             ]);
             files.push((dir.join("Cargo.toml"), render(CARGO_STANDALONE, &values)));
             files.push((dir.join(".gitignore"), GITIGNORE.to_string()));
+            files.push((dir.join(".cargo/config.toml"), CARGO_CONFIG.to_string()));
             files.push((
                 dir.join("schemas/manifest.schema.json"),
                 MANIFEST_SCHEMA.to_string(),
@@ -877,6 +880,7 @@ mod tests {
         assert!(matches!(scaffold.layout, Layout::Standalone { .. }));
         for file in [
             "Cargo.toml",
+            ".cargo/config.toml",
             "schemas/manifest.schema.json",
             "schemas/sample_notes/task.schema.json",
             "schemas/sample_notes/examples/invalid/task-missing-title.err",

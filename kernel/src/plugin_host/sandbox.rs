@@ -25,11 +25,11 @@ pub(super) const TABLES_PER_COMPONENT: u32 = 8;
 /// Wasm stack per call; deeper recursion traps instead of growing.
 const MAX_WASM_STACK: usize = 512 * 1024;
 /// Memory the pool keeps mapped per slot between calls; reset is then a `memset` rather than
-/// page faults on the next call. A Rust guest puts its 1 MiB stack below its data and heap, so
-/// the part a hook touches spans 1–2 MiB: measured with the crm plugin, 1 MiB was slower than
-/// none at all, and 2–4 MiB about 25 % faster than none.
-const KEEP_RESIDENT: usize = 4 * 1024 * 1024;
-/// Warm slots kept around when idle, bounding the RSS they hold (at most 16 × 4 MiB).
+/// page faults on the next call. Plugins built here use a 256 KiB stack (`.cargo/config.toml`)
+/// below their data and heap, so a hook touches well under 1 MiB: measured with the crm plugin,
+/// 1 MiB gave the lowest p99 (512 KiB and 4 MiB were slower).
+const KEEP_RESIDENT: usize = 1024 * 1024;
+/// Warm slots kept around when idle, bounding the RSS they hold (at most 16 × 1 MiB).
 const MAX_UNUSED_WARM_SLOTS: u32 = 16;
 
 /// The wasmtime configuration for plugins.
