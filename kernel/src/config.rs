@@ -140,6 +140,8 @@ pub struct ApiConfig {
     /// How often (ms) an open subscription checks its token again; a revoked or expired token,
     /// or changed roles, close it.
     pub subscription_recheck_ms: u64,
+    /// How often (ms) a node with subscribers reads the outbox for changes other nodes committed.
+    pub event_poll_ms: u64,
 }
 
 impl Default for ApiConfig {
@@ -153,6 +155,7 @@ impl Default for ApiConfig {
             refresh_interval_ms: 500,
             operator_tenant: None,
             subscription_recheck_ms: 5000,
+            event_poll_ms: 250,
         }
     }
 }

@@ -41,9 +41,11 @@ pub async fn serve(kernel: Arc<Kernel>, listener: TcpListener) -> anyhow::Result
         .webhooks
         .enabled
         .then(|| tokio::spawn(kernel.clone().run_webhooks()));
+    let feed = tokio::spawn(kernel.clone().run_event_feed());
     let refresher = tokio::spawn(refresh_loop(kernel));
     let result = server.await;
     refresher.abort();
+    feed.abort();
     if let Some(webhooks) = webhooks {
         webhooks.abort();
     }

@@ -172,6 +172,8 @@ pub struct Kernel {
     principals: RwLock<HashMap<String, (Instant, Arc<Principal>)>>,
     /// Committed changes, for subscriptions on this node.
     events: tokio::sync::broadcast::Sender<Arc<ChangeEvent>>,
+    /// Event ids already published here, so the outbox feed sends each once.
+    heard: std::sync::Mutex<events::Heard>,
     logins: auth::LoginThrottle,
 }
 
@@ -206,6 +208,7 @@ impl Kernel {
             catalogs: RwLock::new(HashMap::new()),
             principals: RwLock::new(HashMap::new()),
             events: tokio::sync::broadcast::channel(4096).0,
+            heard: Default::default(),
             logins: auth::LoginThrottle::default(),
         });
         kernel.sync_plugins().await?;

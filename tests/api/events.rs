@@ -354,6 +354,31 @@ async fn subscribers_hear_only_of_records_they_may_read() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_subscriber_hears_of_changes_made_through_another_node_once() {
+    let server = TestServer::configured(|config| config.api.event_poll_ms = 50).await;
+    let s = staff(&server, "acme").await;
+    let other = server.second_node().await;
+    let query = "subscription { crmComplaintChanged { kind recordId } }";
+    let mut on_other = subscribe(&other, &s.sup, query).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // One change through the first node, one through the subscriber's own node.
+    let first = complaint(&server, &s.spec, &s.customer, "在一号节点登记").await;
+    let second = complaint(&other, &s.spec, &s.customer, "在二号节点登记").await;
+    let mut heard = Vec::new();
+    for _ in 0..2 {
+        let message = next_json(&mut on_other).await;
+        heard.push(message["payload"]["data"]["crmComplaintChanged"]["recordId"].clone());
+    }
+    heard.sort_by_key(|id| id.to_string());
+    let mut expected = vec![first, second];
+    expected.sort_by_key(|id| id.to_string());
+    assert_eq!(heard, expected);
+    // Each event once: nothing more arrives.
+    let more = tokio::time::timeout(Duration::from_millis(800), on_other.next()).await;
+    assert!(more.is_err(), "an event arrived twice: {more:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_subscription_ends_when_its_token_is_revoked() {
     let server = TestServer::configured(|config| config.api.subscription_recheck_ms = 100).await;
     let s = staff(&server, "acme").await;

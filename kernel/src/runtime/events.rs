@@ -227,6 +227,8 @@ impl<'a> ChangeLog<'a> {
                 "comment": change.comment,
                 "changes": changes,
                 "record": change.after,
+                "ownerId": uuid_of(record, "owner_id"),
+                "orgUnitId": uuid_of(record, "org_unit_id"),
             });
             outbox.push(OutboxRow {
                 id: event_id,
@@ -256,6 +258,61 @@ impl<'a> ChangeLog<'a> {
     }
 }
 
+/// How far back (s) the event feed looks for commits whose timestamp predates the last one seen.
+const FEED_LOOKBACK_SECONDS: i64 = 10;
+
+/// Event ids published recently on this node, so the outbox feed sends each event once.
+#[derive(Debug, Default)]
+pub(super) struct Heard {
+    order: std::collections::VecDeque<(Instant, Uuid)>,
+    ids: std::collections::HashSet<Uuid>,
+}
+
+impl Heard {
+    /// Records `id`; `false` when it was heard within the last minute already.
+    fn first_time(&mut self, id: Uuid) -> bool {
+        let now = Instant::now();
+        while let Some((at, old)) = self.order.front().copied() {
+            if now.duration_since(at) < Duration::from_secs(60) && self.order.len() < 100_000 {
+                break;
+            }
+            self.order.pop_front();
+            self.ids.remove(&old);
+        }
+        if !self.ids.insert(id) {
+            return false;
+        }
+        self.order.push_back((now, id));
+        true
+    }
+}
+
+/// A change event from an outbox row (written by any node).
+fn event_of(row: &OutboxRow) -> Option<ChangeEvent> {
+    let payload: Value = serde_json::from_str(&row.payload).ok()?;
+    let uuid = |key: &str| {
+        payload
+            .get(key)
+            .and_then(Value::as_str)
+            .and_then(|s| Uuid::parse_str(s).ok())
+    };
+    Some(ChangeEvent {
+        event_id: row.id,
+        tenant_id: row.tenant_id,
+        entity: row.entity.clone(),
+        record_id: row.record_id,
+        kind: row.kind.clone(),
+        at: row.at,
+        actor: uuid("actor").unwrap_or_default(),
+        transition: payload
+            .get("transition")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        owner_id: uuid("ownerId"),
+        org_unit_id: uuid("orgUnitId"),
+    })
+}
+
 /// One entry of a record's history, with the fields the reader may not see left out.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HistoryEntry {
@@ -277,8 +334,44 @@ impl Kernel {
     /// Tells subscribers of this node about committed changes.
     pub(super) fn publish(&self, events: Vec<Arc<ChangeEvent>>) {
         for event in events {
-            // No receiver is not an error: nobody subscribes right now.
-            let _ = self.events.send(event);
+            if self
+                .heard
+                .lock()
+                .expect("heard events lock")
+                .first_time(event.event_id)
+            {
+                // No receiver is not an error: nobody subscribes right now.
+                let _ = self.events.send(event);
+            }
+        }
+    }
+
+    /// Passes changes committed through other nodes to this node's subscribers: polls the
+    /// outbox while anyone subscribes, skipping events already published here.
+    pub async fn run_event_feed(self: Arc<Kernel>) {
+        let every = Duration::from_millis(self.config.api.event_poll_ms.max(20));
+        // Events from before anyone subscribed are not replayed.
+        let mut floor = Utc::now();
+        let mut since = floor;
+        loop {
+            tokio::time::sleep(every).await;
+            if self.events.receiver_count() == 0 {
+                floor = Utc::now();
+                since = floor;
+                continue;
+            }
+            // Commits land after their timestamp was taken; look back a little, de-duplicated.
+            let from = (since - chrono::Duration::seconds(FEED_LOOKBACK_SECONDS)).max(floor);
+            match self.store.outbox_since(from, 2000).await {
+                Ok(rows) => {
+                    if let Some(last) = rows.last() {
+                        since = since.max(last.at);
+                    }
+                    let events = rows.iter().filter_map(event_of).map(Arc::new).collect();
+                    self.publish(events);
+                }
+                Err(error) => tracing::warn!(%error, "reading the outbox for subscriptions failed"),
+            }
         }
     }
 

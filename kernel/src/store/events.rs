@@ -413,6 +413,44 @@ impl Store {
         Ok(events.len())
     }
 
+    /// Outbox events committed at or after `since`, oldest first (at most `limit`): how a node
+    /// hears of changes other nodes committed.
+    pub async fn outbox_since(&self, since: DateTime<Utc>, limit: u64) -> Result<Vec<OutboxRow>> {
+        let select = Query::select()
+            .columns(
+                [
+                    "tenant_id",
+                    "id",
+                    "entity",
+                    "record_id",
+                    "kind",
+                    "at",
+                    "payload",
+                ]
+                .map(t),
+            )
+            .from(t("outbox_event"))
+            .and_where(Expr::col(t("at")).gte(since))
+            .order_by(t("at"), SqlOrder::Asc)
+            .order_by(t("id"), SqlOrder::Asc)
+            .limit(limit)
+            .to_owned();
+        let rows = self.db.query_all(self.backend.build(&select)).await?;
+        rows.iter()
+            .map(|row| {
+                Ok(OutboxRow {
+                    id: row.try_get("", "id")?,
+                    tenant_id: row.try_get("", "tenant_id")?,
+                    entity: row.try_get("", "entity")?,
+                    record_id: row.try_get("", "record_id")?,
+                    kind: row.try_get("", "kind")?,
+                    at: row.try_get("", "at")?,
+                    payload: row.try_get("", "payload")?,
+                })
+            })
+            .collect()
+    }
+
     /// Deletes dispatched outbox events older than `before` that no pending delivery still needs.
     /// Returns how many went.
     pub async fn prune_outbox(&self, before: DateTime<Utc>) -> Result<u64> {
