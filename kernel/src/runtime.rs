@@ -27,7 +27,7 @@ use crate::permissions::{Action, Principal};
 use crate::plugin_host::{self, HookContext, LoadedPlugin, PluginHost};
 use crate::store::{self, Filter, Order, Page, Record, Store};
 
-pub use events::{ChangeEvent, EVENT_KINDS, HISTORY_PAGE_MAX, HistoryEntry};
+pub use events::{ChangeEvent, EVENT_KINDS, HISTORY_PAGE_MAX, HistoryEntry, install_tls_provider};
 pub use kpi::{KpiValue, MAX_KPI_DAYS};
 pub use tenancy::TenantCatalog;
 pub use workflow::TransitionView;
@@ -193,6 +193,7 @@ const PRINCIPAL_TTL: Duration = Duration::from_secs(2);
 impl Kernel {
     /// Connects, migrates, and loads every installed plugin (from the compiled-artifact cache).
     pub async fn open(mut config: Config) -> anyhow::Result<Arc<Kernel>> {
+        events::install_tls_provider();
         let store = Store::connect(&config.database).await?;
         store.migrate().await?;
         // Compiled artifacts are signed with a key kept in the database, away from the cache.

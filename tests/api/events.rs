@@ -354,6 +354,48 @@ async fn subscribers_hear_only_of_records_they_may_read() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn https_webhooks_are_sent_over_tls() {
+    let server = TestServer::configured(|config| {
+        config.webhooks.poll_interval_ms = 50;
+        config.webhooks.max_attempts = 1;
+    })
+    .await;
+    let s = staff(&server, "acme").await;
+    // A receiver that speaks plain HTTP: a TLS client fails its handshake there.
+    let (url, seen, receiver) = receiver().await;
+    let https = url.replace("http://", "https://");
+    let create = "mutation($url: String!) { createWebhook(url: $url, entity: \"*\", kinds: [\"create\"]) { id } }";
+    let hook = server
+        .ok(&s.tenant.admin, create, json!({"url": https}))
+        .await["createWebhook"]
+        .clone();
+    complaint(&server, &s.spec, &s.customer, "走 HTTPS 的投诉").await;
+    let query = "query($id: ID!) { webhookDeliveries(webhookId: $id) { status lastError } }";
+    let mut deliveries = Value::Null;
+    for _ in 0..100 {
+        deliveries = server
+            .ok(&s.tenant.admin, query, json!({"id": hook["id"]}))
+            .await["webhookDeliveries"]
+            .clone();
+        if deliveries[0]["status"] == "failed" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(deliveries[0]["status"], "failed", "{deliveries}");
+    let error = deliveries[0]["lastError"]
+        .as_str()
+        .unwrap_or_default()
+        .to_lowercase();
+    eprintln!("{error}");
+    assert!(
+        seen.lock().unwrap().is_empty(),
+        "nothing arrived in plain text"
+    );
+    receiver.stop(true).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_subscriber_hears_of_changes_made_through_another_node_once() {
     let server = TestServer::configured(|config| config.api.event_poll_ms = 50).await;
     let s = staff(&server, "acme").await;

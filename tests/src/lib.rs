@@ -165,6 +165,7 @@ impl TestServer {
 
     /// A server on an existing configuration (for a second node on the same database).
     pub async fn start(config: Config, dir: tempfile::TempDir, plugins: &[&str]) -> TestServer {
+        jingxi_kernel::runtime::install_tls_provider();
         let kernel = jingxi_kernel::app(config.clone())
             .await
             .expect("kernel starts");
@@ -403,6 +404,7 @@ pub async fn wait_healthy(url: &str) {
 /// Installs `plugins` into a fresh database, creates the tenant `acme` with them and its admin,
 /// and returns an admin token: a database ready for a separate server process.
 pub async fn prepare_database(database: &str, plugins: &[&str]) -> String {
+    jingxi_kernel::runtime::install_tls_provider();
     let mut config = Config::default();
     config.database.url = database.to_string();
     config.plugins.cache_dir = workspace().join("target/test-plugin-cache");

@@ -578,11 +578,12 @@ impl Kernel {
                 format!("The URL is not valid: {error}."),
             )
         })?;
-        if parsed.scheme() != "http" || parsed.host_str().is_none() || url.len() > 2000 {
+        let web = matches!(parsed.scheme(), "http" | "https");
+        if !web || parsed.host_str().is_none() || url.len() > 2000 {
             return Err(invalid(
                 "/url",
-                "Webhook 地址须为 http:// URL(HTTPS 请经本机 TLS 代理转发)。".into(),
-                "A webhook URL must be an http:// URL (for HTTPS, forward through a local TLS proxy).".into(),
+                "Webhook 地址须为 http:// 或 https:// URL。".into(),
+                "A webhook URL must be an http:// or https:// URL.".into(),
             ));
         }
         if entity != "*" && caller.catalog.entity(entity).is_none() {
@@ -662,6 +663,12 @@ impl Kernel {
     }
 }
 
+/// Makes `ring` the process's TLS crypto provider (for HTTPS webhooks); harmless when one is
+/// installed already.
+pub fn install_tls_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// `sha256=<hex HMAC-SHA256 of "<timestamp>.<body>">`: what receivers recompute with their secret.
 pub fn signature(secret: &str, timestamp: i64, body: &str) -> String {
     format!(
@@ -700,7 +707,17 @@ async fn send(
     let duration_ms = started.elapsed().as_millis() as i64;
     let (status_code, error) = match result {
         Ok(response) => (Some(i32::from(response.status().as_u16())), None),
-        Err(error) => (None, Some(error.to_string())),
+        Err(error) => {
+            // The whole chain: "error sending request" alone does not say a TLS handshake failed.
+            let mut message = error.to_string();
+            let mut source = std::error::Error::source(&error);
+            while let Some(cause) = source {
+                message.push_str(": ");
+                message.push_str(&cause.to_string());
+                source = cause.source();
+            }
+            (None, Some(message))
+        }
     };
     let delivered = status_code.is_some_and(|code| (200..300).contains(&code));
     let attempt = delivery.attempts + 1;
