@@ -408,8 +408,23 @@ impl Kernel {
         entity: &EntityDef,
         ids: &[Uuid],
     ) -> Result<Vec<Option<Record>>> {
+        self.get_with(principal, entity, ids, true).await
+    }
+
+    /// Like [`Kernel::get`]; without child tables when `children` is false (a read that does not
+    /// show them saves a statement).
+    pub async fn get_with(
+        &self,
+        principal: &Principal,
+        entity: &EntityDef,
+        ids: &[Uuid],
+        children: bool,
+    ) -> Result<Vec<Option<Record>>> {
         let access = principal.access(&entity.qualified, Action::Read);
-        let records = self.store.get_records(&access, entity, ids).await?;
+        let records = self
+            .store
+            .get_records_with(&access, entity, ids, children)
+            .await?;
         let mut by_id: HashMap<String, Record> = records
             .into_iter()
             .filter_map(|r| {

@@ -570,7 +570,11 @@ proptest! {
     ) {
         let world = &*WORLD;
         let entity = &world.entity;
-        let page = Page { offset, limit };
+        let page = Page {
+            offset,
+            limit,
+            children: true,
+        };
         let listed = run(world.store.list_records(&access, entity, Some(&filter), &order, page));
         let counted = run(world.store.count_records(&access, entity, Some(&filter)));
         let list_refused = refused_as_bad_filter(&listed, "list_records")?;
@@ -630,7 +634,11 @@ proptest! {
             entity,
             Some(&filter),
             &order,
-            Page { offset: 0, limit: 1_000 },
+            Page {
+                offset: 0,
+                limit: 1_000,
+                children: true,
+            },
         ))
         .map_err(|e| TestCaseError::fail(format!("{filter:?} was refused by list: {e:?}")))?;
         prop_assert_eq!(records.len() as u64, n, "list and count disagree on {:?}", filter);
@@ -911,7 +919,11 @@ fn page_offsets_beyond_i64_are_answered_without_a_panic() {
         (u64::MAX, 1),
         (0, u64::MAX),
     ] {
-        let page = Page { offset, limit };
+        let page = Page {
+            offset,
+            limit,
+            children: true,
+        };
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             run(world
                 .store

@@ -3,7 +3,7 @@
 use jingxi_tests::{Tenant, TestServer, error_code};
 use serde_json::{Value, json};
 
-use crate::fixtures::{customer_input, region};
+use crate::fixtures::{customer, customer_input, region};
 
 const STAGES: [&str; 3] = ["潜在客户", "成交客户", "忠诚客户"];
 
@@ -262,4 +262,42 @@ async fn a_null_operand_is_refused_with_a_hint() {
             .contains("isNull"),
         "{body}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn child_tables_come_back_however_they_are_asked_for() {
+    let server = TestServer::new().await;
+    let acme = server.tenant("acme", &["org", "crm"]).await;
+    let hz = region(&server, &acme.admin, "HZ", "杭州").await;
+    let created = customer(
+        &server,
+        &acme.admin,
+        customer_input(
+            "CUS-0001",
+            "杭州恒达电器商场有限公司",
+            &hz,
+            "成交客户",
+            "1.00",
+        ),
+    )
+    .await;
+    let queries = [
+        "{ crmCustomers { nodes { contacts { name } } } }",
+        "{ crmCustomers { edges { node { contacts { name } } } } }",
+        "{ crmCustomers { nodes { ...C } } } fragment C on CrmCustomer { contacts { name } }",
+        "{ crmCustomers { edges { node { ... on CrmCustomer { contacts { name } } } } } }",
+    ];
+    for query in queries {
+        let data = server.ok(&acme.admin, query, json!({})).await;
+        let text = data.to_string();
+        assert!(text.contains("王海涛"), "{query}: {text}");
+    }
+    let by_id = server
+        .ok(
+            &acme.admin,
+            "query($id: ID!) { crmCustomer(id: $id) { ...C } } fragment C on CrmCustomer { contacts { name } }",
+            json!({"id": created["id"]}),
+        )
+        .await;
+    assert_eq!(by_id["crmCustomer"]["contacts"][0]["name"], "王海涛");
 }

@@ -554,6 +554,14 @@ fn cursor_argument(
     })
 }
 
+/// Whether a selection asks for any child table of `entity`.
+fn wants_children(entity: &EntityDef, selection: async_graphql::Lookahead<'_>) -> bool {
+    entity
+        .children
+        .iter()
+        .any(|child| selection.field(&child.graphql_name).exists())
+}
+
 fn list_field(entity: &Arc<EntityDef>, limits: &ApiConfig) -> Field {
     let name = lower_first(&plural(&entity.type_name));
     let def = entity.clone();
@@ -609,6 +617,11 @@ fn list_field(entity: &Arc<EntityDef>, limits: &ApiConfig) -> Field {
                         Page {
                             offset,
                             limit: limit + 1,
+                            children: wants_children(&def, ctx.look_ahead().field("nodes"))
+                                || wants_children(
+                                    &def,
+                                    ctx.look_ahead().field("edges").field("node"),
+                                ),
                         },
                     )
                     .await
@@ -654,9 +667,10 @@ fn get_field(entity: &Arc<EntityDef>) -> Field {
             FieldFuture::new(async move {
                 let request = request(&ctx)?;
                 let id = parse_id(ctx.args.try_get("id")?, request.locale)?;
+                let children = wants_children(&def, ctx.look_ahead());
                 let record = request
                     .kernel
-                    .get(&request.principal, &def, &[id])
+                    .get_with(&request.principal, &def, &[id], children)
                     .await
                     .map_err(to_graphql_error)?
                     .pop()

@@ -66,6 +66,7 @@ impl RecordSource for PluginQuery {
         let (def, filter) = self.target(entity, filter)?;
         let access = self.principal.access(&def.qualified, Action::Read);
         let page = Page {
+            children: true,
             offset: 0,
             limit: u64::from(limit),
         };

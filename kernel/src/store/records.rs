@@ -27,6 +27,9 @@ pub type Record = Map<String, Value>;
 pub struct Page {
     pub offset: u64,
     pub limit: u64,
+    /// Load child tables too (one more statement per child table); lists that do not show
+    /// them skip it.
+    pub children: bool,
 }
 
 /// The system columns a record carries (every reserved name but the tenant, which callers
@@ -312,8 +315,22 @@ impl Store {
         entity: &EntityDef,
         ids: &[Uuid],
     ) -> Result<Vec<Record>> {
+        self.get_records_with(access, entity, ids, true).await
+    }
+
+    /// Like [`Store::get_records`]; without child tables when `children` is false.
+    pub async fn get_records_with(
+        &self,
+        access: &Access,
+        entity: &EntityDef,
+        ids: &[Uuid],
+        children: bool,
+    ) -> Result<Vec<Record>> {
         match by_ids(access, entity, ids) {
-            Some(select) => self.fetch(&self.db, entity, access, &select).await,
+            Some(select) => {
+                self.fetch(&self.db, entity, access, &select, children)
+                    .await
+            }
             None => Ok(Vec::new()),
         }
     }
@@ -347,13 +364,16 @@ impl Store {
         entity: &EntityDef,
         access: &Access,
         select: &SelectStatement,
+        children: bool,
     ) -> Result<Vec<Record>> {
         let rows = db.query_all(self.backend.build(select)).await?;
         let mut records = rows
             .iter()
             .map(|row| decode(entity, row, self.backend, access.level))
             .collect::<Result<Vec<_>>>()?;
-        self.load_children(db, entity, access, &mut records).await?;
+        if children {
+            self.load_children(db, entity, access, &mut records).await?;
+        }
         Ok(records)
     }
 
@@ -411,7 +431,8 @@ impl Store {
             return Ok(Vec::new());
         }
         select.limit(limit).offset(offset);
-        self.fetch(&self.db, entity, access, &select).await
+        self.fetch(&self.db, entity, access, &select, page.children)
+            .await
     }
 
     /// How many records the caller may see that match the filter.
@@ -548,7 +569,11 @@ impl Tx<'_> {
         ids: &[Uuid],
     ) -> Result<Vec<Record>> {
         match by_ids(access, entity, ids) {
-            Some(select) => self.store.fetch(&self.tx, entity, access, &select).await,
+            Some(select) => {
+                self.store
+                    .fetch(&self.tx, entity, access, &select, true)
+                    .await
+            }
             None => Ok(Vec::new()),
         }
     }
