@@ -24,7 +24,7 @@ const MS_PER_DAY: i64 = 24 * MS_PER_HOUR;
 /// Other entities and the other transitions have none.
 ///
 /// # Errors
-/// [`HookError::InvalidInput`], with a message in Chinese and English, when `propose` offers a
+/// [`HookError::InvalidInput`], with a message in the caller's language, when `propose` offers a
 /// compensation the solution does not include, or the other way round, or when a record to
 /// update or link has no `id`.
 pub fn on_transition(
@@ -40,7 +40,7 @@ pub fn on_transition(
     match transition {
         "accept" => Ok(vec![stamp(record, "accepted_at", ctx.now_ms)?]),
         "propose" => {
-            check_compensation(record)?;
+            check_compensation(ctx, record)?;
             Ok(Vec::new())
         }
         "resolve" => Ok(vec![stamp(record, "resolved_at", ctx.now_ms)?]),
@@ -63,24 +63,22 @@ fn stamp(record: &Record, field: &str, now_ms: i64) -> Result<Effect, HookError>
 
 /// The guard of `propose`: a solution with 补偿 needs a compensation above zero, and a
 /// compensation above zero needs 补偿 in the solution.
-fn check_compensation(record: &Record) -> Result<(), HookError> {
+fn check_compensation(ctx: &Context, record: &Record) -> Result<(), HookError> {
     let compensated = record
         .amount("compensation")
         .is_some_and(Amount::is_positive);
     let offered = record.has_option("solution", "补偿");
     if offered && !compensated {
-        return Err(HookError::InvalidInput(
-            "处理方案包含“补偿”时，须填写大于 0 的补偿金额。 / \
-             The solution includes compensation, so the compensation amount must be above zero."
-                .into(),
-        ));
+        return Err(HookError::InvalidInput(ctx.text(
+            "处理方案包含“补偿”时，须填写大于 0 的补偿金额。",
+            "The solution includes compensation, so the compensation amount must be above zero.",
+        )));
     }
     if compensated && !offered {
-        return Err(HookError::InvalidInput(
-            "填写了补偿金额时，处理方案须包含“补偿”。 / \
-             A compensation amount is entered, so the solution must include compensation."
-                .into(),
-        ));
+        return Err(HookError::InvalidInput(ctx.text(
+            "填写了补偿金额时，处理方案须包含“补偿”。",
+            "A compensation amount is entered, so the solution must include compensation.",
+        )));
     }
     Ok(())
 }
@@ -201,7 +199,12 @@ mod tests {
     }
 
     fn refusal(record: &Record) -> String {
-        match on_transition(&ctx(NOW_MS), "complaint", "propose", record, "") {
+        refusal_in("zh-CN", record)
+    }
+
+    fn refusal_in(locale: &str, record: &Record) -> String {
+        let ctx = ctx(NOW_MS).with_locale(locale);
+        match on_transition(&ctx, "complaint", "propose", record, "") {
             Err(HookError::InvalidInput(message)) => message,
             other => panic!("propose should be refused, got {other:?}"),
         }
@@ -270,25 +273,27 @@ mod tests {
             json!({"solution": ["补偿"], "compensation": "0"}),
             json!({"solution": ["补偿"], "compensation": "-10.00"}),
         ] {
-            let message = refusal(&complaint("solution_pending", patch));
+            let record = complaint("solution_pending", patch);
+            let message = refusal(&record);
             assert!(message.contains("大于 0 的补偿金额"), "{message}");
+            assert!(!message.contains("The solution"), "{message}");
+            let english = refusal_in("en", &record);
             assert!(
-                message.contains(" / The solution includes compensation"),
-                "{message}"
+                english.starts_with("The solution includes compensation"),
+                "{english}"
             );
         }
     }
 
     #[test]
     fn propose_refuses_an_amount_the_solution_does_not_include() {
-        let message = refusal(&complaint(
-            "solution_pending",
-            json!({"compensation": "0.01"}),
-        ));
+        let record = complaint("solution_pending", json!({"compensation": "0.01"}));
+        let message = refusal(&record);
         assert!(message.contains("处理方案须包含“补偿”"), "{message}");
+        let english = refusal_in("en", &record);
         assert!(
-            message.contains(" / A compensation amount is entered"),
-            "{message}"
+            english.starts_with("A compensation amount is entered"),
+            "{english}"
         );
     }
 
