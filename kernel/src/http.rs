@@ -69,15 +69,21 @@ fn query_token(request: &HttpRequest) -> Option<String> {
 }
 
 /// The principal of a request, or the 401/500 answer to give instead.
+/// The token a request carries: the `Authorization` header, or `?token=` where allowed.
+fn request_token(request: &HttpRequest, allow_query: bool) -> Option<String> {
+    let from_query = allow_query.then(|| query_token(request)).flatten();
+    bearer(request)
+        .map(str::to_string)
+        .or(from_query)
+        .filter(|t| !t.is_empty())
+}
+
 async fn authenticate(
     state: &State,
-    request: &HttpRequest,
+    token: Option<&str>,
     locale: Locale,
-    allow_query: bool,
 ) -> Result<Arc<crate::permissions::Principal>, HttpResponse> {
-    let from_query = allow_query.then(|| query_token(request)).flatten();
-    let token = bearer(request).map(str::to_string).or(from_query);
-    let Some(token) = token.filter(|t| !t.is_empty()) else {
+    let Some(token) = token else {
         return Err(graphql_error(
             StatusCode::UNAUTHORIZED,
             Code::Unauthenticated,
@@ -87,7 +93,7 @@ async fn authenticate(
             ),
         ));
     };
-    match state.kernel.authenticate(&token).await {
+    match state.kernel.authenticate(token).await {
         Ok(Some(principal)) => Ok(principal),
         Ok(None) => Err(graphql_error(
             StatusCode::UNAUTHORIZED,
@@ -116,7 +122,8 @@ async fn graphql_ws(
 ) -> HttpResponse {
     use futures_util::StreamExt;
     let locale = locale(&request);
-    let principal = match authenticate(&state, &request, locale, true).await {
+    let token = request_token(&request, true);
+    let principal = match authenticate(&state, token.as_deref(), locale).await {
         Ok(principal) => principal,
         Err(response) => return response,
     };
@@ -165,10 +172,7 @@ async fn graphql_ws(
     .boxed();
     let kernel = state.kernel.clone();
     let schemas = state.schemas.clone();
-    let token = bearer(&request)
-        .map(str::to_string)
-        .or_else(|| query_token(&request))
-        .unwrap_or_default();
+    let token = token.unwrap_or_default();
     actix_web::rt::spawn(async move {
         let roles = principal.roles.clone();
         let mut output =
@@ -229,7 +233,8 @@ async fn graphql_endpoint(
     body: web::Bytes,
 ) -> HttpResponse {
     let locale = locale(&request);
-    let principal = match authenticate(&state, &request, locale, false).await {
+    let token = request_token(&request, false);
+    let principal = match authenticate(&state, token.as_deref(), locale).await {
         Ok(principal) => principal,
         Err(response) => return response,
     };

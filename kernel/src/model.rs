@@ -667,6 +667,19 @@ impl EntityDef {
         self.fields.iter().find(|field| field.name == name)
     }
 
+    /// The read level a field or child table needs (`x-jingxi.level`); unknown names are 0.
+    pub fn level_of(&self, name: &str) -> u8 {
+        self.field(name)
+            .map(|f| f.level)
+            .or_else(|| {
+                self.children
+                    .iter()
+                    .find(|c| c.name == name)
+                    .map(|c| c.level)
+            })
+            .unwrap_or(0)
+    }
+
     /// The JSON Schema in the caller's language: titles and descriptions from `x-jingxi.i18n`
     /// replace the Chinese ones for `en`.
     pub fn schema_for(&self, locale: Locale) -> Value {

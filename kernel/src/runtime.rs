@@ -707,7 +707,7 @@ impl Kernel {
         if let Some(key) = records
             .iter()
             .flat_map(|r| r.keys())
-            .find(|key| events::field_level(entity, key) > level)
+            .find(|key| entity.level_of(key) > level)
         {
             return Err(hidden_field(locale, key));
         }
@@ -815,7 +815,7 @@ impl Kernel {
                     }],
                 });
             }
-            if events::field_level(entity, &key) > level {
+            if entity.level_of(&key) > level {
                 return Err(hidden_field(locale, &key));
             }
             merged.insert(key, value);

