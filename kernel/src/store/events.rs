@@ -502,6 +502,12 @@ impl Store {
         let _guard = self.write_guard().await;
         let tx = self.db.begin().await?;
         let d = |c: &str| Expr::col((t("webhook_delivery"), t(c)));
+        // The row of `table` a delivery points at through `column`, in the same tenant.
+        let of_delivery = |table: &str, column: &str| {
+            Expr::col((t(table), t("tenant_id")))
+                .equals((t("webhook_delivery"), t("tenant_id")))
+                .and(Expr::col((t(table), t("id"))).equals((t("webhook_delivery"), t(column))))
+        };
         let mut select = Query::select();
         select
             .from(t("webhook_delivery"))
@@ -511,24 +517,8 @@ impl Store {
             )
             .columns([(t("webhook"), t("url")), (t("webhook"), t("secret"))])
             .column((t("outbox_event"), t("payload")))
-            .inner_join(
-                t("webhook"),
-                Expr::col((t("webhook"), t("tenant_id")))
-                    .equals((t("webhook_delivery"), t("tenant_id")))
-                    .and(
-                        Expr::col((t("webhook"), t("id")))
-                            .equals((t("webhook_delivery"), t("webhook_id"))),
-                    ),
-            )
-            .inner_join(
-                t("outbox_event"),
-                Expr::col((t("outbox_event"), t("tenant_id")))
-                    .equals((t("webhook_delivery"), t("tenant_id")))
-                    .and(
-                        Expr::col((t("outbox_event"), t("id")))
-                            .equals((t("webhook_delivery"), t("event_id"))),
-                    ),
-            )
+            .inner_join(t("webhook"), of_delivery("webhook", "webhook_id"))
+            .inner_join(t("outbox_event"), of_delivery("outbox_event", "event_id"))
             .and_where(d("status").eq("pending"))
             .and_where(d("next_attempt_at").lte(now))
             .cond_where(
