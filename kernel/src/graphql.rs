@@ -8,6 +8,7 @@ mod aggregate;
 mod events;
 mod filter;
 mod kpi;
+mod related;
 mod schema;
 
 use std::collections::HashMap;
@@ -83,15 +84,20 @@ impl SchemaCache {
 /// Turns a kernel error into a GraphQL error with `extensions.code` (and `details` for
 /// validation problems).
 pub fn to_graphql_error(error: runtime::Error) -> async_graphql::Error {
+    graphql_error_of(&error)
+}
+
+/// [`to_graphql_error`] for an error shared by several fields (a DataLoader's).
+pub fn graphql_error_of(error: &runtime::Error) -> async_graphql::Error {
     let code = error.code();
-    let message = match &error {
+    let message = match error {
         runtime::Error::Store(inner) => {
             tracing::error!(error = %inner, "store failure");
             "内部错误 / Internal error.".to_string()
         }
         other => other.to_string(),
     };
-    let details = match &error {
+    let details = match error {
         runtime::Error::Validation { issues } => serde_json::to_value(issues).ok(),
         _ => None,
     };
@@ -206,8 +212,11 @@ pub async fn execute(
         catalog,
         locale,
     };
-    let loader = schema::record_loader(context.clone());
-    ensure_codes(schema.execute(request.data(context).data(loader)).await)
+    let request = request
+        .data(schema::record_loader(context.clone()))
+        .data(related::related_loader(context.clone()))
+        .data(context);
+    ensure_codes(schema.execute(request).await)
 }
 
 /// A message for the client of a subscription websocket.
@@ -261,6 +270,7 @@ pub async fn websocket(
     };
     let mut data = async_graphql::Data::default();
     data.insert(schema::record_loader(context.clone()));
+    data.insert(related::related_loader(context.clone()));
     data.insert(context);
     Ok(WebSocket::new(schema, input, protocol)
         .connection_data(data)

@@ -165,7 +165,7 @@ pub struct EntityDef {
     pub title_en: String,
     pub fields: Vec<FieldDef>,
     pub children: Vec<ChildDef>,
-    /// Composite indexes (field names), tenant_id is prepended by the store.
+    /// Composite indexes (field names and system columns), tenant_id is prepended by the store.
     pub indexes: Vec<Vec<String>>,
     /// The JSON Schema as declared (Chinese titles, `x-jingxi` intact).
     pub schema: Value,
@@ -634,9 +634,11 @@ impl EntityDef {
             .collect();
         for index in &indexes {
             for column in index {
-                if !fields.iter().any(|field| &field.name == column) {
+                // System columns such as `state` may be indexed; `tenant_id` always leads.
+                let system = RESERVED.contains(&column.as_str()) && column != "tenant_id";
+                if !system && !fields.iter().any(|field| &field.name == column) {
                     return Err(fail(format!(
-                        "index column `{column}` is not a scalar property"
+                        "index column `{column}` is not a scalar property or a system column"
                     )));
                 }
             }
@@ -874,6 +876,28 @@ mod tests {
         );
         let error = PluginDef::from_manifest(&float_money).expect_err("float money");
         assert!(error.to_string().contains("never a JSON number"), "{error}");
+    }
+
+    #[test]
+    fn indexes_take_properties_and_system_columns_but_not_the_tenant() {
+        let with_index = |columns: Value| {
+            manifest(
+                json!([{"name": "thing", "schema": {"type": "object", "title": "东西",
+                "properties": {"name": {"type": "string", "title": "名称"}},
+                "x-jingxi": {"indexes": [columns]}}}]),
+            )
+        };
+        let plugin = PluginDef::from_manifest(&with_index(json!(["name", "state"]))).expect("ok");
+        assert_eq!(plugin.entities[0].indexes, [["name", "state"]]);
+        for bad in ["tenant_id", "color"] {
+            let error = PluginDef::from_manifest(&with_index(json!([bad]))).expect_err(bad);
+            assert!(
+                error
+                    .to_string()
+                    .contains(&format!("index column `{bad}` is not")),
+                "{error}"
+            );
+        }
     }
 
     #[test]

@@ -9,10 +9,10 @@
 //! else.
 //!
 //! Calls are synchronous and CPU-bound: run them on a blocking thread (`spawn_blocking`). The
-//! host imports are `log`, `query` and `aggregate`; the WASI imports that a `wasm32-wasip2`
-//! guest carries are linked as functions that trap, so a plugin has no files, network, clock or
-//! environment. The one exception is `wasi:random/insecure-seed`, which Rust's std needs for any
-//! hash map; it gets a constant.
+//! host imports are `log`, `query`, `aggregate` and `count`; the WASI imports that a
+//! `wasm32-wasip2` guest carries are linked as functions that trap, so a plugin has no files,
+//! network, clock or environment. The one exception is `wasi:random/insecure-seed`, which Rust's
+//! std needs for any hash map; it gets a constant.
 //!
 //! **Invariant:** this is the only module that imports wasmtime, and WIT types never leave
 //! `plugin_host/bindings.rs`.
@@ -48,8 +48,9 @@ const MAX_MANIFEST_BYTES: usize = 4 * 1024 * 1024;
 /// The cap on plugin-provided text copied into an error message.
 const MAX_MESSAGE_BYTES: usize = 1024;
 
-/// Reads records for a plugin's `query` and `aggregate` imports, through the calling user's
-/// tenant and permissions. The kernel provides it per call; the host only forwards and meters.
+/// Reads records for a plugin's `query`, `aggregate` and `count` imports, through the calling
+/// user's tenant and permissions. The kernel provides it per call; the host only forwards and
+/// meters.
 pub trait RecordSource: Send + Sync {
     /// Records of `entity` matching `filter` (JSON), at most `limit`, as JSON objects.
     fn query(
@@ -63,6 +64,17 @@ pub trait RecordSource: Send + Sync {
     /// most `max_groups` (the largest first), with their count, sum, average, minimum and
     /// maximum, as one JSON array.
     fn aggregate(
+        &self,
+        entity: &str,
+        filter: &str,
+        group_by: &[String],
+        max_groups: u32,
+    ) -> std::result::Result<String, String>;
+
+    /// The number of records of `entity` matching `filter` (JSON) per group of the fields
+    /// `group_by`, at most `max_groups` groups (the largest first), as one JSON array of
+    /// `{"key", "count"}` objects.
+    fn count(
         &self,
         entity: &str,
         filter: &str,
@@ -84,8 +96,8 @@ pub struct HookContext {
     pub locale: String,
     /// Milliseconds since the Unix epoch, taken once per request.
     pub now_ms: i64,
-    /// Where the `query` and `aggregate` imports read from; `None` makes every call of them fail
-    /// with a message.
+    /// Where the `query`, `aggregate` and `count` imports read from; `None` makes every call of
+    /// them fail with a message.
     pub records: Option<Arc<dyn RecordSource>>,
 }
 

@@ -452,6 +452,26 @@ impl Kernel {
             .await?)
     }
 
+    /// For each parent id, a page of the caller's `entity` records whose reference `field` names
+    /// it (see [`Store::list_related`]).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn list_related(
+        &self,
+        principal: &Principal,
+        entity: &EntityDef,
+        field: &str,
+        parents: &[Uuid],
+        filter: Option<&Filter>,
+        order: &[Order],
+        page: Page,
+    ) -> Result<HashMap<Uuid, store::Related>> {
+        let access = principal.access(&entity.qualified, Action::Read);
+        Ok(self
+            .store
+            .list_related(&access, entity, field, parents, filter, order, page)
+            .await?)
+    }
+
     pub async fn count(
         &self,
         principal: &Principal,
@@ -462,14 +482,16 @@ impl Kernel {
         Ok(self.store.count_records(&access, entity, filter).await?)
     }
 
-    /// Count, sum, average, minimum and maximum per group of the records the caller may see, at
-    /// most `api.max_page_size` groups (the largest first).
+    /// The count per group of the records the caller may see, and the sum, average, minimum and
+    /// maximum of the numeric fields `metrics` names, at most `api.max_page_size` groups (the
+    /// largest first).
     pub async fn aggregate(
         &self,
         principal: &Principal,
         entity: &EntityDef,
         filter: Option<&Filter>,
         group_by: &[String],
+        metrics: store::Metrics<'_>,
     ) -> Result<Vec<store::Group>> {
         let access = principal.access(&entity.qualified, Action::Read);
         Ok(self
@@ -479,6 +501,7 @@ impl Kernel {
                 entity,
                 filter,
                 group_by,
+                metrics,
                 self.config.api.max_page_size,
             )
             .await?)

@@ -11,6 +11,7 @@ mod events;
 mod filter;
 mod kernel;
 mod records;
+mod related;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -28,11 +29,12 @@ use crate::config::StoreConfig;
 use crate::error::{Code, ErrorCode};
 use crate::model::FieldIssue;
 
-pub use aggregate::{Group, groupable, numeric};
+pub use aggregate::{Group, Metrics, groupable, numeric};
 pub use events::{AttemptOutcome, AuditRow, DeliveryRow, DueDelivery, OutboxRow, WebhookRow};
 pub use filter::{Filter, MAX_FILTER_DEPTH, Op, Order};
 pub use kernel::{GrantRow, OrgUnitRow, PluginRow, PrincipalRow, TenantRow, UserRow};
 pub use records::{Expected, Page, Record, Tx};
+pub use related::Related;
 
 /// The database, and the single-writer lock SQLite needs.
 #[derive(Debug, Clone)]
@@ -133,8 +135,11 @@ impl Store {
                 .synchronous(SqliteSynchronous::Normal)
                 .busy_timeout(Duration::from_secs(10))
                 .foreign_keys(false);
+            // An embedded file cannot drop a connection: no ping before every statement (with
+            // it, each statement cost a second round trip to SQLite's worker thread).
             let pool = SqlitePoolOptions::new()
                 .max_connections(config.max_connections.max(1))
+                .test_before_acquire(false)
                 .connect_with(options)
                 .await
                 .map_err(|error| {

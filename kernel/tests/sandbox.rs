@@ -261,7 +261,7 @@ fn caps_input_size() {
 }
 
 /// A record source that records what it is asked and answers `groups` to every aggregate and
-/// one record to every query.
+/// count, and one record to every query.
 #[derive(Default)]
 struct FakeSource {
     groups: String,
@@ -287,6 +287,20 @@ impl RecordSource for FakeSource {
         self.asked.lock().expect("lock").push(format!(
             "aggregate {entity} {filter} {group_by:?} {max_groups}"
         ));
+        Ok(self.groups.clone())
+    }
+
+    fn count(
+        &self,
+        entity: &str,
+        filter: &str,
+        group_by: &[String],
+        max_groups: u32,
+    ) -> Result<String, String> {
+        self.asked
+            .lock()
+            .expect("lock")
+            .push(format!("count {entity} {filter} {group_by:?} {max_groups}"));
         Ok(self.groups.clone())
     }
 }
@@ -376,6 +390,69 @@ fn forwards_aggregates_within_the_query_budget() {
 }
 
 #[test]
+fn forwards_counts_within_the_same_budget_as_aggregates() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let host = PluginHost::new(config(dir.path())).expect("host");
+    let plugin = hostile(&host);
+    let source = Arc::new(FakeSource {
+        groups: r#"[{"key": {"accepted_in_time": true}, "count": 7}]"#.to_owned(),
+        ..FakeSource::default()
+    });
+    let answer = aggregating(
+        &plugin,
+        &source,
+        r#"{"import": "count", "entity": "crm.complaint", "filter": {"state": {"ne": "invalid"}}, "group_by": ["accepted_in_time"]}"#,
+    );
+    assert_eq!(answer["succeeded"], 2, "{answer}");
+    assert_eq!(
+        answer["groups"],
+        serde_json::json!([{"key": {"accepted_in_time": true}, "count": 7,
+            "sum": {}, "avg": {}, "min": {}, "max": {}}])
+    );
+    assert_eq!(
+        *source.asked.lock().expect("lock"),
+        [
+            r#"count crm.complaint {"state":{"ne":"invalid"}} ["accepted_in_time"] 1000"#,
+            r#"query crm.complaint {"state":{"ne":"invalid"}} 1"#,
+        ]
+    );
+    let source = Arc::new(FakeSource {
+        groups: "[]".to_owned(),
+        ..FakeSource::default()
+    });
+    let answer = aggregating(
+        &plugin,
+        &source,
+        r#"{"import": "count", "entity": "crm.complaint", "filter": {}, "times": 60}"#,
+    );
+    assert_eq!(answer["succeeded"], 100, "{answer}");
+    assert_eq!(
+        answer["error"],
+        "limit exceeded: at most 100 queries per hook call"
+    );
+    let too_many_fields = aggregating(
+        &plugin,
+        &Arc::new(FakeSource::default()),
+        r#"{"import": "count", "entity": "crm.complaint", "filter": {}, "group_by": ["a", "b", "c", "d", "e", "f", "g", "h", "i"]}"#,
+    );
+    assert_eq!(
+        too_many_fields["error"],
+        "limit exceeded: at most 8 fields to group by"
+    );
+    let answer = plugin
+        .kpi(
+            &ctx(),
+            "aggregate",
+            r#"{"import": "count", "entity": "crm.complaint", "filter": {}}"#,
+        )
+        .expect("kpi answers");
+    assert!(
+        answer.contains("count is not available in this hook"),
+        "{answer}"
+    );
+}
+
+#[test]
 fn counts_aggregate_answers_against_the_output_budget() {
     let dir = tempfile::tempdir().expect("temp dir");
     let config = PluginHostConfig {
@@ -454,6 +531,32 @@ fn refuses_an_incompatible_contract_by_name() {
     assert_eq!(
         error.to_string(),
         "invalid plugin: plugin was built against jingxi:plugin@2.0.0; this kernel supports 0.1.x"
+    );
+}
+
+#[test]
+fn keeps_loading_plugins_built_against_an_earlier_compatible_contract() {
+    // Built against jingxi:plugin@0.1.0 before the `count` import: it loads and its `aggregate`
+    // import answers. (Bumping the kernel's contract to 0.1.1 fails here: see the WIT header.)
+    let dir = tempfile::tempdir().expect("temp dir");
+    let host = PluginHost::new(config(dir.path())).expect("host");
+    let plugin = host
+        .load(&fixture("contract_0_1_0"))
+        .expect("a 0.1.0 plugin loads");
+    assert_eq!(plugin.id(), "contract_0_1_0");
+    let source = Arc::new(FakeSource {
+        groups: r#"[{"key": {}, "count": 3}]"#.to_owned(),
+        ..FakeSource::default()
+    });
+    let answer = aggregating(
+        &plugin,
+        &source,
+        r#"{"entity": "crm.complaint", "filter": {}, "group_by": ["state"]}"#,
+    );
+    assert_eq!(answer, serde_json::json!([{"key": {}, "count": 3}]));
+    assert_eq!(
+        *source.asked.lock().expect("lock"),
+        [r#"aggregate crm.complaint {} ["state"] 1000"#]
     );
 }
 

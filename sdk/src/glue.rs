@@ -84,32 +84,72 @@ pub fn aggregate(entity: &str, filter: &str, group_by: &[String]) -> Result<Stri
     bindings::jingxi::plugin::host::aggregate(entity, filter, group_by)
 }
 
-/// A fake answer for `aggregate` in native tests: entity, filter, fields grouped by.
+#[cfg(target_family = "wasm")]
+pub fn count(entity: &str, filter: &str, group_by: &[String]) -> Result<String, String> {
+    bindings::jingxi::plugin::host::count(entity, filter, group_by)
+}
+
+/// A fake answer for `aggregate` or `count` in native tests: entity, filter, fields grouped by.
 pub type FakeAggregate =
     Box<dyn Fn(&str, &serde_json::Value, &[String]) -> Result<Vec<crate::query::Group>, String>>;
 
+type FakeSlot = std::cell::RefCell<Option<FakeAggregate>>;
+
 thread_local! {
-    static FAKE_AGGREGATE: std::cell::RefCell<Option<FakeAggregate>> = const { std::cell::RefCell::new(None) };
+    static FAKE_AGGREGATE: FakeSlot = const { std::cell::RefCell::new(None) };
+    static FAKE_COUNT: FakeSlot = const { std::cell::RefCell::new(None) };
 }
 
 pub fn set_fake_aggregate(fake: Option<FakeAggregate>) {
     FAKE_AGGREGATE.with(|slot| *slot.borrow_mut() = fake);
 }
 
-/// Answers like the kernel: the fake's groups as one JSON array.
+pub fn set_fake_count(fake: Option<FakeAggregate>) {
+    FAKE_COUNT.with(|slot| *slot.borrow_mut() = fake);
+}
+
 #[cfg(not(target_family = "wasm"))]
 pub fn aggregate(entity: &str, filter: &str, group_by: &[String]) -> Result<String, String> {
+    FAKE_AGGREGATE.with(|slot| answer_fake(slot, "fake_aggregate", entity, filter, group_by, true))
+}
+
+#[cfg(not(target_family = "wasm"))]
+pub fn count(entity: &str, filter: &str, group_by: &[String]) -> Result<String, String> {
+    FAKE_COUNT.with(|slot| answer_fake(slot, "fake_count", entity, filter, group_by, false))
+}
+
+/// Answers like the kernel: the fake's groups as one JSON array, with their numbers for
+/// `aggregate` and only their keys and counts for `count`.
+#[cfg(not(target_family = "wasm"))]
+fn answer_fake(
+    slot: &FakeSlot,
+    installer: &str,
+    entity: &str,
+    filter: &str,
+    group_by: &[String],
+    numbers: bool,
+) -> Result<String, String> {
     let filter: serde_json::Value = serde_json::from_str(filter).map_err(|e| e.to_string())?;
-    FAKE_AGGREGATE.with(|slot| match slot.borrow().as_ref() {
-        Some(fake) => fake(entity, &filter, group_by).map(|groups| {
-            serde_json::Value::Array(groups.iter().map(crate::query::Group::to_value).collect())
-                .to_string()
-        }),
-        None => Err(
-            "no record source outside wasm: use jingxi_sdk::query::fake_aggregate in tests"
-                .to_string(),
-        ),
-    })
+    let Some(answer) = slot
+        .borrow()
+        .as_ref()
+        .map(|fake| fake(entity, &filter, group_by))
+    else {
+        return Err(format!(
+            "no record source outside wasm: use jingxi_sdk::query::{installer} in tests"
+        ));
+    };
+    let groups = answer?
+        .iter()
+        .map(|group| {
+            if numbers {
+                group.to_value()
+            } else {
+                serde_json::json!({"key": group.key, "count": group.count})
+            }
+        })
+        .collect();
+    Ok(serde_json::Value::Array(groups).to_string())
 }
 
 #[cfg(target_family = "wasm")]

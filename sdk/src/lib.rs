@@ -91,7 +91,8 @@ pub trait Plugin {
     /// Computes the KPI `id` (as the manifest's `kpis` declares it) over the period in `params`,
     /// `{"id": "…", "from": "2025-03-01", "to": "2025-03-31"}` (both days included). Answer
     /// `{"value": …, "numerator": …, "denominator": …}`, each a decimal string, a number or
-    /// null; aggregate with [`query::aggregate`] rather than reading records.
+    /// null; count with [`query::count_by`] and aggregate with [`query::aggregate`] rather than
+    /// reading records.
     fn kpi(ctx: &Context, id: &str, params: &Value) -> Result<Value, HookError> {
         let _ = (ctx, id, params);
         Err(HookError::Unsupported)

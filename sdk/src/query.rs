@@ -1,5 +1,5 @@
-//! Reading other records from a hook: the `query` and `aggregate` imports, and fakes for native
-//! tests.
+//! Reading other records from a hook: the `query`, `aggregate` and `count` imports, and fakes for
+//! native tests.
 //!
 //! The kernel answers through the calling user's tenant and permissions, so a plugin never sees
 //! more than the person whose action runs it. Only the plugin's own entities and those of the
@@ -60,11 +60,12 @@ impl Drop for FakeGuard {
     }
 }
 
-/// One group of an [`aggregate`]: the values of the fields grouped by, the number of records,
-/// and per numeric field its sum, average, minimum and maximum over the records that have a
-/// value, all keyed by schema field names. Money and decimals are exact strings (`"1500.00"`),
-/// integers numbers, averages of integers and floats floating-point numbers; a field without
-/// values is `null`.
+/// One group of an [`aggregate`] or a [`count_by`]: the values of the fields grouped by, the
+/// number of records, and (for an aggregate) per numeric field its sum, average, minimum and
+/// maximum over the records that have a value, all keyed by schema field names. Money and
+/// decimals are exact strings (`"1500.00"`), integers numbers, averages of integers and floats
+/// floating-point numbers; a field without values is `null`. The groups of a count have empty
+/// `sum`, `avg`, `min` and `max`.
 ///
 /// ```
 /// use jingxi_sdk::{RecordExt, json, query::Group, values::Amount};
@@ -179,6 +180,9 @@ impl Group {
 /// caller may not read the entity at all). At most 1000 groups come back, the largest first, and
 /// the call counts against the same budget as [`query`].
 ///
+/// The numbers make the database read every matching record; when counts are all you need,
+/// [`count_by`] and [`count`] can be answered from an index and are much faster.
+///
 /// In native tests the answer comes from [`fake_aggregate`].
 ///
 /// ```
@@ -202,34 +206,71 @@ impl Group {
 pub fn aggregate(entity: &str, filter: &Value, group_by: &[&str]) -> Result<Vec<Group>, String> {
     let group_by: Vec<String> = group_by.iter().map(|field| field.to_string()).collect();
     let answer = crate::glue::aggregate(entity, &filter.to_string(), &group_by)?;
-    match serde_json::from_str(&answer) {
-        Ok(Value::Array(groups)) => groups.into_iter().map(Group::from_value).collect(),
-        _ => Err("the kernel returned groups that are not a JSON array".to_string()),
-    }
+    parse_groups(&answer)
 }
 
-/// The number of records of `entity` that match `filter`: one [`aggregate`] without grouping.
+/// Counts the records of `entity` that match `filter` (as for [`query`]) per group of the fields
+/// `group_by`, in the database, without sums or other numbers: like [`aggregate`] (same groups,
+/// limits and budget), but the database can answer it from an index that holds the filtered and
+/// grouped fields, without reading the records. The groups carry only their key and count.
+/// On a kernel that predates the `count` import the call fails as a plugin failure.
+///
+/// In native tests the answer comes from [`fake_count`].
 ///
 /// ```
 /// use jingxi_sdk::{json, query::{self, Group}};
 ///
-/// let _guard = query::fake_aggregate(|_, _, _| Ok(vec![Group::with_count(12)]));
+/// let _guard = query::fake_count(|entity, filter, group_by| {
+///     assert_eq!((entity, group_by), ("crm.complaint", &["accepted_in_time".to_string()][..]));
+///     assert_eq!(filter["state"]["ne"], "invalid");
+///     Ok(vec![Group::with_count(7).with_key("accepted_in_time", json!(true)),
+///             Group::with_count(2).with_key("accepted_in_time", json!(false))])
+/// });
+/// let groups = query::count_by(
+///     "crm.complaint",
+///     &json!({"state": {"ne": "invalid"}}),
+///     &["accepted_in_time"],
+/// )
+/// .unwrap();
+/// assert_eq!(groups[0].key["accepted_in_time"], true);
+/// assert_eq!(groups.iter().map(|g| g.count).sum::<u64>(), 9);
+/// ```
+pub fn count_by(entity: &str, filter: &Value, group_by: &[&str]) -> Result<Vec<Group>, String> {
+    let group_by: Vec<String> = group_by.iter().map(|field| field.to_string()).collect();
+    let answer = crate::glue::count(entity, &filter.to_string(), &group_by)?;
+    parse_groups(&answer)
+}
+
+/// The number of records of `entity` that match `filter`: one [`count_by`] without grouping.
+///
+/// ```
+/// use jingxi_sdk::{json, query::{self, Group}};
+///
+/// let _guard = query::fake_count(|_, _, _| Ok(vec![Group::with_count(12)]));
 /// assert_eq!(query::count("crm.complaint", &json!({})), Ok(12));
 /// ```
 pub fn count(entity: &str, filter: &Value) -> Result<u64, String> {
-    Ok(aggregate(entity, filter, &[])?
+    Ok(count_by(entity, filter, &[])?
         .iter()
         .map(|group| group.count)
         .sum())
 }
 
-/// Answers [`aggregate`] (and [`count`]) calls of the current thread with `answer` until the
-/// guard is dropped, so KPIs and other hooks that aggregate can be unit-tested without wasm or a
-/// kernel. The fake gets the entity, the filter and the fields grouped by.
+/// Reads the groups the kernel answered.
+fn parse_groups(answer: &str) -> Result<Vec<Group>, String> {
+    match serde_json::from_str(answer) {
+        Ok(Value::Array(groups)) => groups.into_iter().map(Group::from_value).collect(),
+        _ => Err("the kernel returned groups that are not a JSON array".to_string()),
+    }
+}
+
+/// Answers [`aggregate`] calls of the current thread with `answer` until the guard is dropped,
+/// so KPIs and other hooks that aggregate can be unit-tested without wasm or a kernel. The fake
+/// gets the entity, the filter and the fields grouped by.
 ///
 /// ```
 /// let _guard = jingxi_sdk::query::fake_aggregate(|_, _, _| Err("no records here".into()));
-/// assert!(jingxi_sdk::query::count("crm.complaint", &jingxi_sdk::json!({})).is_err());
+/// assert!(jingxi_sdk::query::aggregate("crm.complaint", &jingxi_sdk::json!({}), &[]).is_err());
 /// ```
 pub fn fake_aggregate(
     answer: impl Fn(&str, &Value, &[String]) -> Result<Vec<Group>, String> + 'static,
@@ -245,5 +286,30 @@ pub struct FakeAggregateGuard(());
 impl Drop for FakeAggregateGuard {
     fn drop(&mut self) {
         crate::glue::set_fake_aggregate(None);
+    }
+}
+
+/// Answers [`count_by`] and [`count`] calls of the current thread with `answer` until the guard
+/// is dropped, like [`fake_aggregate`] for [`aggregate`]; only the keys and counts of the fake's
+/// groups come back, as from the kernel.
+///
+/// ```
+/// let _guard = jingxi_sdk::query::fake_count(|_, _, _| Err("no records here".into()));
+/// assert!(jingxi_sdk::query::count("crm.complaint", &jingxi_sdk::json!({})).is_err());
+/// ```
+pub fn fake_count(
+    answer: impl Fn(&str, &Value, &[String]) -> Result<Vec<Group>, String> + 'static,
+) -> FakeCountGuard {
+    crate::glue::set_fake_count(Some(Box::new(answer)));
+    FakeCountGuard(())
+}
+
+/// Removes the fake answer of [`count_by`] and [`count`] when dropped.
+#[derive(Debug)]
+pub struct FakeCountGuard(());
+
+impl Drop for FakeCountGuard {
+    fn drop(&mut self) {
+        crate::glue::set_fake_count(None);
     }
 }

@@ -1,5 +1,7 @@
 //! Aggregates: count, sum, avg, min and max per group, computed in SQL within the caller's rights.
 
+use jingxi_kernel::error::{Code, ErrorCode};
+use jingxi_kernel::store::Metrics;
 use jingxi_tests::{TestServer, error_code};
 use serde_json::{Value, json};
 
@@ -146,4 +148,89 @@ async fn hidden_fields_are_neither_summed_nor_grouped_for_those_who_may_not_read
         )
         .await;
     assert_eq!(error_code(&body), "VALIDATION_FAILED", "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn computes_only_the_numbers_asked_for_and_refuses_numbers_of_other_fields() {
+    let server = TestServer::new().await;
+    let acme = server.tenant("acme", &["org", "crm"]).await;
+    let hz = region(&server, &acme.admin, "HZ", "杭州").await;
+    for (i, (stage, potential)) in [
+        ("成交客户", "100.00"),
+        ("成交客户", "300.00"),
+        ("潜在客户", "7.50"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let input = customer_input(
+            &format!("CUS-{i}"),
+            &format!("客户{i}"),
+            &hz,
+            stage,
+            potential,
+        );
+        customer(&server, &acme.admin, input).await;
+    }
+    let counts = server
+        .ok(
+            &acme.admin,
+            "{ crmCustomersAggregate(groupBy: [STAGE]) { key count } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        counts["crmCustomersAggregate"],
+        json!([{"key": {"stage": "成交客户"}, "count": 2}, {"key": {"stage": "潜在客户"}, "count": 1}])
+    );
+    // Numbers asked through fragments and aliases are computed like direct selections.
+    let numbers = server
+        .ok(
+            &acme.admin,
+            "{ crmCustomersAggregate(groupBy: [STAGE]) { count ...Sums max { ... on CrmCustomerAggregateNumbers { top: annualPotential } } } }
+             fragment Sums on CrmCustomerAggregateGroup { sum { annualPotential } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        numbers["crmCustomersAggregate"][0],
+        json!({"count": 2, "sum": {"annualPotential": "400.00"}, "max": {"top": "300.00"}})
+    );
+
+    // The kernel computes exactly the numbers asked for: none, or one field.
+    let tenant = server.kernel.tenant("acme").await.expect("tenant");
+    let catalog = server.kernel.catalog(tenant.id).await.expect("catalog");
+    let def = catalog.entity("crm.customer").expect("customer");
+    let admin = server
+        .kernel
+        .authenticate(&acme.admin)
+        .await
+        .expect("authenticates")
+        .expect("a principal");
+    let aggregate = |metrics: &[&str]| {
+        let metrics: Vec<String> = metrics.iter().map(|m| m.to_string()).collect();
+        let (kernel, admin, def) = (server.kernel.clone(), admin.clone(), def.clone());
+        async move {
+            kernel
+                .aggregate(&admin, &def, None, &[], Metrics::Only(&metrics))
+                .await
+        }
+    };
+    let counted = aggregate(&[]).await.expect("count only");
+    assert_eq!((counted.len(), counted[0].count), (1, 3));
+    assert!(counted[0].sum.is_empty() && counted[0].max.is_empty());
+    let summed = aggregate(&["annual_potential"]).await.expect("one field");
+    assert_eq!(
+        Value::Object(summed[0].sum.clone()),
+        json!({"annual_potential": "407.50"}),
+        "registered_capital was not asked for"
+    );
+    for (field, problem) in [
+        ("name", "「客户名称」不是数值字段"),
+        ("no_such_field", "crm.customer has no field no_such_field"),
+    ] {
+        let error = aggregate(&[field]).await.expect_err(field);
+        assert_eq!(error.code(), Code::ValidationFailed, "{error}");
+        assert!(error.to_string().contains(problem), "{field}: {error}");
+    }
 }

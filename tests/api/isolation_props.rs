@@ -2,8 +2,8 @@
 //! with an org-unit tree, users in random units holding random roles (random row scopes on
 //! customers, regions and complaints, random `read_level` grants on complaints), and records
 //! created by those users, so owners and units vary. Then random (user, query) pairs over every
-//! read path: get by id, filtered and paginated lists with `totalCount`, nested references,
-//! `history` and a plugin's `query` import (through the `spy` fixture). An oracle that knows
+//! read path: get by id, filtered and paginated lists with `totalCount`, nested references and
+//! reverse references (a customer's complaints), `history` and a plugin's `query` import (through the `spy` fixture). An oracle that knows
 //! only the world decides which rows and fields each caller may read; every answer must match
 //! it, and no path may return a single row outside the caller's rights.
 //!
@@ -699,6 +699,11 @@ enum Probe {
         kind: Kind,
         target: Target,
     },
+    /// Customers with their complaints as a nested reverse connection.
+    CustomerComplaints {
+        filter: Option<Cond>,
+        first: u64,
+    },
     Spy {
         kind: Kind,
         filter: Option<Cond>,
@@ -806,6 +811,8 @@ fn case(world: &World) -> impl Strategy<Value = Case> + use<> {
         2 => (complaint_filter, proptest::bool::weighted(0.2))
             .prop_map(|(filter, by_compensation)| Probe::Complaints { filter, by_compensation }),
         2 => (kind.clone(), target).prop_map(|(kind, target)| Probe::History { kind, target }),
+        2 => (filter.clone(), 0u64..4)
+            .prop_map(|(filter, first)| Probe::CustomerComplaints { filter, first }),
         // The spy names customers and regions, and only customers get a filter.
         2 => (kind, filter).prop_map(|(kind, filter)| Probe::Spy {
             kind,
@@ -1559,6 +1566,52 @@ impl Ctx {
                 }
                 for node in conn["nodes"].as_array().into_iter().flatten() {
                     self.check_complaint(person, node)?;
+                }
+                Ok(())
+            }
+            Probe::CustomerComplaints { filter, first } => {
+                *asked = (
+                    "query($filter: CrmCustomerFilter, $first: Int) { crmCustomers(filter: $filter, first: 500) { \
+                     nodes { id crmComplaintsByCustomer(first: $first) { totalCount pageInfo { hasNextPage } nodes { id } } } } }"
+                        .into(),
+                    json!({"filter": filter.as_ref().map(|f| f.to_json(false)), "first": first}),
+                );
+                let body = self.ask(person, &asked.0, &asked.1).await;
+                if body.get("errors").is_some() {
+                    return Err(format!("unexpected errors: {body}"));
+                }
+                let visible = w.visible(person, Kind::Complaint);
+                for node in body["data"]["crmCustomers"]["nodes"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                {
+                    let conn = &node["crmComplaintsByCustomer"];
+                    let returned = ids(&conn["nodes"]);
+                    self.count_rows(person, Kind::Complaint, returned.len());
+                    let leaked = outside(&visible, &returned);
+                    if !leaked.is_empty() {
+                        return Err(self.leak_report("crmComplaintsByCustomer", &leaked));
+                    }
+                    let customer = node["id"].as_str().unwrap_or_default();
+                    let expected: BTreeSet<String> = (0..w.complaints.len())
+                        .filter(|&c| w.may_read(person, Kind::Complaint, c))
+                        .filter(|&c| {
+                            w.customers[w.complaints[c].customer].meta.id.to_string() == customer
+                        })
+                        .map(|c| w.complaints[c].meta.id.to_string())
+                        .collect();
+                    let wrong = outside(&expected, &returned);
+                    let total = expected.len() as u64;
+                    if !wrong.is_empty()
+                        || returned.len() as u64 != total.min(*first)
+                        || conn["totalCount"] != json!(total)
+                        || conn["pageInfo"]["hasNextPage"] != json!(total > *first)
+                    {
+                        return Err(format!(
+                            "complaints of customer {customer}: expected {expected:?} (first {first}), got {conn}"
+                        ));
+                    }
                 }
                 Ok(())
             }

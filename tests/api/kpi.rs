@@ -1,6 +1,6 @@
 //! KPIs: the list in both languages, the crm complaint timeliness and satisfaction KPIs computed
-//! exactly per period and within the caller's rows, refusals, and the `aggregate` import behind
-//! them.
+//! exactly per period and within the caller's rows, refusals, and the `count` and `aggregate`
+//! imports behind them.
 
 use jingxi_tests::{TestServer, error_code, fixture_wasm};
 use serde_json::{Value, json};
@@ -437,14 +437,25 @@ async fn a_kpi_answer_of_the_wrong_shape_is_a_plugin_failure() {
     );
 }
 
-/// Creates a spy probe that counts `target` records through the `aggregate` import and returns
-/// what the spy reported.
-async fn count_probe(server: &TestServer, token: &str, target: &str, filter: Value) -> String {
+/// Creates a spy probe that counts `target` records through the `aggregate` import (or, with
+/// `count_by`, per value of that field through the `count` import) and returns what the spy
+/// reported.
+async fn count_probe(
+    server: &TestServer,
+    token: &str,
+    target: &str,
+    filter: Value,
+    count_by: Option<&str>,
+) -> String {
+    let input = match count_by {
+        Some(field) => json!({"target": target, "filter": filter.to_string(), "countBy": field}),
+        None => json!({"target": target, "filter": filter.to_string(), "count": true}),
+    };
     let (body, _) = server
         .graphql(
             token,
             "mutation($input: SpyProbeInput!) { createSpyProbe(input: $input) { id } }",
-            json!({"input": {"target": target, "filter": filter.to_string(), "count": true}}),
+            json!({"input": input}),
         )
         .await;
     assert_eq!(error_code(&body), "VALIDATION_FAILED", "{body}");
@@ -455,7 +466,7 @@ async fn count_probe(server: &TestServer, token: &str, target: &str, filter: Val
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn the_aggregate_import_counts_only_what_the_caller_may_read() {
+async fn the_aggregate_and_count_imports_count_only_what_the_caller_may_read() {
     let server = TestServer::configured(|config| config.plugins.hook_timeout_ms = 5_000).await;
     server
         .kernel
@@ -494,34 +505,81 @@ async fn the_aggregate_import_counts_only_what_the_caller_may_read() {
         complaint(&server, token, &s.customer, received_at, 24, 72).await;
     }
     let all = json!({});
+    let admin = &s.tenant.admin;
     assert_eq!(
-        count_probe(&server, &s.tenant.admin, "crm.complaint", all.clone()).await,
+        count_probe(&server, admin, "crm.complaint", all.clone(), None).await,
         "counted: 3"
     );
     assert_eq!(
-        count_probe(&server, &rep, "crm.complaint", all.clone()).await,
+        count_probe(&server, &rep, "crm.complaint", all.clone(), None).await,
         "counted: 1"
     );
     let early = json!({"received_at": {"lt": "2025-03-06T00:00:00Z"}});
     assert_eq!(
-        count_probe(&server, &s.tenant.admin, "crm.complaint", early).await,
+        count_probe(&server, admin, "crm.complaint", early.clone(), None).await,
         "counted: 1"
     );
-    // spy requires org and crm, not hostile.
-    let refused = count_probe(&server, &s.tenant.admin, "hostile.anything", all.clone()).await;
-    assert!(
-        refused.starts_with("failed: plugin spy may not read hostile.anything"),
-        "{refused}"
+    // The `count` import: the same rows, per value of the field counted by.
+    let by_state = Some("state");
+    assert_eq!(
+        count_probe(&server, admin, "crm.complaint", all.clone(), by_state).await,
+        r#"counted: "registered"=3"#
     );
-    // The compensation is a level-1 field the representative may not read, nor filter on.
+    assert_eq!(
+        count_probe(&server, &rep, "crm.complaint", all.clone(), by_state).await,
+        r#"counted: "registered"=1"#,
+        "own scope applies to counts too"
+    );
+    let received = Some("received_at");
+    assert_eq!(
+        count_probe(&server, &rep, "crm.complaint", all.clone(), received).await,
+        r#"counted: "2025-03-07T02:00:00.000000Z"=1"#
+    );
+    assert_eq!(
+        count_probe(&server, admin, "crm.complaint", early, by_state).await,
+        r#"counted: "registered"=1"#
+    );
+    let globex = server.tenant("globex", &["org", "crm", "spy"]).await;
+    assert_eq!(
+        count_probe(
+            &server,
+            &globex.admin,
+            "crm.complaint",
+            all.clone(),
+            by_state
+        )
+        .await,
+        "counted: ",
+        "never another tenant's records"
+    );
+    // spy requires org and crm, not hostile.
+    for count_by in [None, by_state] {
+        let refused = count_probe(&server, admin, "hostile.anything", all.clone(), count_by).await;
+        assert!(
+            refused.starts_with("failed: plugin spy may not read hostile.anything"),
+            "{refused}"
+        );
+    }
+    // The compensation is a level-1 field the representative may not read, nor filter on, nor
+    // count by.
     let hidden = json!({"compensation": {"gt": "0"}});
     assert_eq!(
-        count_probe(&server, &s.tenant.admin, "crm.complaint", hidden.clone()).await,
+        count_probe(&server, admin, "crm.complaint", hidden.clone(), None).await,
         "counted: 0"
     );
-    let refused = count_probe(&server, &rep, "crm.complaint", hidden).await;
-    assert!(
-        refused.starts_with("failed:") && refused.contains("compensation"),
-        "{refused}"
+    assert_eq!(
+        count_probe(&server, admin, "crm.complaint", hidden.clone(), by_state).await,
+        "counted: "
     );
+    for (filter, count_by) in [
+        (hidden.clone(), None),
+        (hidden, by_state),
+        (all, Some("compensation")),
+    ] {
+        let refused = count_probe(&server, &rep, "crm.complaint", filter, count_by).await;
+        assert!(
+            refused.starts_with("failed:") && refused.contains("compensation"),
+            "{refused}"
+        );
+    }
 }

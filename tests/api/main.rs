@@ -20,6 +20,7 @@ mod modules;
 mod permissions;
 mod plugin_admin;
 mod plugin_query;
+mod related;
 mod scaffold;
 mod schema;
 mod soak;

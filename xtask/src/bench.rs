@@ -309,6 +309,70 @@ fn complaint(i: usize, customer: &str) -> Value {
     })
 }
 
+/// Visit records filed per customer.
+const VISITS_PER_CUSTOMER: usize = 2;
+
+/// Visit number `i`, of `customer` by `staff`, dated some day of 2026.
+fn visit(i: usize, customer: &str, staff: &str) -> Value {
+    let kind = ["上门拜访", "电话回访", "售后回访", "满意度回访"][i % 4];
+    json!({
+        "customerId": customer,
+        "visitType": kind,
+        "visitDate": format!("2026-{:02}-{:02}", i % 12 + 1, i % 28 + 1),
+        "staffId": staff,
+        "content": format!("第 {i} 次回访:了解门店空调销售与安装情况"),
+        "satisfaction": i % 5 + 1,
+    })
+}
+
+/// Records per batch while loading.
+const LOAD_BATCH: usize = 1000;
+
+/// Creates `count` records of `type_name` (`CrmCustomer`) with `make(i)` through its batch
+/// mutation, two batches in flight at a time; answers their ids in order.
+async fn load(
+    client: &reqwest::Client,
+    url: &str,
+    token: &str,
+    type_name: &str,
+    count: usize,
+    make: impl Fn(usize) -> Value,
+) -> anyhow::Result<Vec<String>> {
+    let field = format!("create{type_name}s");
+    let query =
+        format!("mutation($inputs: [{type_name}Input!]!) {{ {field}(inputs: $inputs) {{ id }} }}");
+    let batch = |start: usize| {
+        let inputs: Vec<Value> = (start..(start + LOAD_BATCH).min(count))
+            .map(&make)
+            .collect();
+        json!({"inputs": inputs})
+    };
+    let mut ids = Vec::with_capacity(count);
+    let starts: Vec<usize> = (0..count).step_by(LOAD_BATCH).collect();
+    for pair in starts.chunks(2) {
+        let second = async {
+            match pair.get(1) {
+                Some(start) => graphql(client, url, token, &query, batch(*start)).await,
+                None => Some(json!({field.as_str(): []})),
+            }
+        };
+        let (a, b) = tokio::join!(graphql(client, url, token, &query, batch(pair[0])), second);
+        for data in [a, b] {
+            let data = data.with_context(|| format!("loading {type_name} failed"))?;
+            for record in data[&field].as_array().into_iter().flatten() {
+                ids.push(record["id"].as_str().unwrap_or_default().to_string());
+            }
+        }
+        if pair[0] % 100_000 == 0 && pair[0] > 0 {
+            eprintln!("  {type_name}: {} / {count}", ids.len());
+        }
+    }
+    if ids.len() != count {
+        bail!("loading {type_name}: {} of {count} created", ids.len());
+    }
+    Ok(ids)
+}
+
 /// Everything measured on one database.
 pub struct DatabaseRun {
     pub database: String,
@@ -421,49 +485,52 @@ async fn bench_database(database: &str, options: &Options) -> anyhow::Result<Dat
                 .to_string(),
         );
     }
-    let mut ids: Vec<String> = Vec::with_capacity(options.records);
-    let started = Instant::now();
-    for chunk_start in (0..options.records).step_by(500) {
-        let inputs: Vec<Value> = (chunk_start..(chunk_start + 500).min(options.records))
-            .map(|i| customer(i, &regions[i % regions.len()]))
-            .collect();
-        let data = graphql(
-            &client,
-            &server.url,
-            &token,
-            "mutation($inputs: [CrmCustomerInput!]!) { createCrmCustomers(inputs: $inputs) { id } }",
-            json!({"inputs": inputs}),
-        )
+    let staff = graphql(&client, &server.url, &token, "{ me { id } }", json!({}))
         .await
-        .context("loading customers failed")?;
-        for record in data["createCrmCustomers"].as_array().into_iter().flatten() {
-            ids.push(record["id"].as_str().unwrap_or_default().to_string());
-        }
-        if chunk_start.is_multiple_of(50_000) {
-            eprintln!("  loaded {} / {} customers", ids.len(), options.records);
-        }
-    }
+        .context("reading the admin's id failed")?["me"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let started = Instant::now();
+    let ids = load(
+        &client,
+        &server.url,
+        &token,
+        "CrmCustomer",
+        options.records,
+        |i| customer(i, &regions[i % regions.len()]),
+    )
+    .await?;
     let load_rate = options.records as f64 / started.elapsed().as_secs_f64();
     eprintln!(
-        "  loaded {} customers at {load_rate:.0} records/s (batches of 500)",
+        "  loaded {} customers at {load_rate:.0} records/s (batches of {LOAD_BATCH})",
         ids.len()
     );
-    // One complaint per customer, spread over the year, for the KPI scenario.
-    for chunk_start in (0..options.records).step_by(500) {
-        let inputs: Vec<Value> = (chunk_start..(chunk_start + 500).min(options.records))
-            .map(|i| complaint(i, &ids[i]))
-            .collect();
-        graphql(
-            &client,
-            &server.url,
-            &token,
-            "mutation($inputs: [CrmComplaintInput!]!) { createCrmComplaints(inputs: $inputs) { id } }",
-            json!({"inputs": inputs}),
-        )
-        .await
-        .context("loading complaints failed")?;
-    }
-    eprintln!("  loaded {} complaints", options.records);
+    // One complaint per customer, spread over the year, for the KPI scenario; visit records
+    // for the nested connection.
+    load(
+        &client,
+        &server.url,
+        &token,
+        "CrmComplaint",
+        options.records,
+        |i| complaint(i, &ids[i]),
+    )
+    .await?;
+    let visits = options.records * VISITS_PER_CUSTOMER;
+    load(
+        &client,
+        &server.url,
+        &token,
+        "CrmVisitRecord",
+        visits,
+        |i| visit(i, &ids[i / VISITS_PER_CUSTOMER], &staff),
+    )
+    .await?;
+    eprintln!(
+        "  loaded {} complaints and {visits} visit records",
+        options.records
+    );
 
     let ids = Arc::new(ids);
     let regions = Arc::new(regions);
@@ -502,12 +569,15 @@ async fn bench_database(database: &str, options: &Options) -> anyhow::Result<Dat
     {
         let (client, url, token, ids) = (client.clone(), url.clone(), token.clone(), ids.clone());
         scenarios.push(
-            drive("3. customer with nested region and contacts", options.clients, options.seconds, pid, move |n| {
+            drive("3. customer with its region and latest 10 visits", options.clients, options.seconds, pid, move |n| {
                 let (client, url, token, ids) = (client.clone(), url.clone(), token.clone(), ids.clone());
                 async move {
                     let id = &ids[(n as usize * 104_729) % ids.len()];
-                    let query = "query($id: ID!) { crmCustomer(id: $id) { name region { name code } contacts { name phone } } }";
-                    graphql(&client, &url, &token, query, json!({"id": id})).await.is_some_and(|d| !d["crmCustomer"]["region"].is_null())
+                    let query = "query($id: ID!) { crmCustomer(id: $id) { name region { name code } crmVisitRecordsByCustomer(first: 10, orderBy: [{field: VISIT_DATE, direction: DESC}]) { totalCount nodes { visitDate visitType content } } } }";
+                    graphql(&client, &url, &token, query, json!({"id": id})).await.is_some_and(|d| {
+                        let customer = &d["crmCustomer"];
+                        !customer["region"].is_null() && customer["crmVisitRecordsByCustomer"]["nodes"].as_array().is_some_and(|v| v.len() == VISITS_PER_CUSTOMER)
+                    })
                 }
             })
             .await,
@@ -681,7 +751,7 @@ fn machine() -> String {
 fn report(options: &Options, runs: &[DatabaseRun], ceiling: &Figures) -> String {
     let mut out = String::new();
     out.push_str(&format!(
-        "Machine: {}.\n{} clients, {} s per scenario, {} customers (each with 2 contacts) and as many complaints loaded before the runs.\n\n",
+        "Machine: {}.\n{} clients, {} s per scenario, {} customers (each with 2 contacts), as many complaints and {VISITS_PER_CUSTOMER} visit records per customer loaded before the runs.\n\n",
         machine(),
         options.clients,
         options.seconds,

@@ -1,9 +1,11 @@
 //! `<plural>Aggregate(filter, groupBy)`: count, sum, avg, min and max per group, computed in SQL
-//! over the records the caller may read.
+//! over the records the caller may read. Only the numeric fields the query selects under `sum`,
+//! `avg`, `min` or `max` are computed, so a query of counts alone reads no numeric column.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use async_graphql::Lookahead;
 use async_graphql::dynamic::{
     Enum, EnumItem, Field, FieldFuture, FieldValue, InputValue, Object, TypeRef,
 };
@@ -13,7 +15,10 @@ use super::filter::{self, columns, scalar};
 use super::schema::{lower_first, map_field, request};
 use super::to_graphql_error;
 use crate::model::EntityDef;
-use crate::store::{self, Group};
+use crate::store::{self, Group, Metrics};
+
+/// The fields of a group that hold one number per numeric field.
+const METRIC_FIELDS: [&str; 4] = ["sum", "avg", "min", "max"];
 
 fn group_enum(entity: &EntityDef) -> String {
     format!("{}GroupField", entity.type_name)
@@ -59,12 +64,12 @@ pub fn types(entity: &EntityDef) -> (Enum, Option<Object>, Object) {
         )
         .field(map_field("count", "count", TypeRef::named_nn(TypeRef::INT)));
     if has_numbers(entity) {
-        for (name, description) in [
-            ("sum", "Sums, exact for money and decimals."),
-            ("avg", "Averages over the records with a value."),
-            ("min", "Smallest values."),
-            ("max", "Largest values."),
-        ] {
+        for (name, description) in METRIC_FIELDS.into_iter().zip([
+            "Sums, exact for money and decimals.",
+            "Averages over the records with a value.",
+            "Smallest values.",
+            "Largest values.",
+        ]) {
             let key = name.to_string();
             group = group.field(
                 Field::new(name, TypeRef::named_nn(numbers_type(entity)), move |ctx| {
@@ -84,6 +89,25 @@ pub fn types(entity: &EntityDef) -> (Enum, Option<Object>, Object) {
         }
     }
     (fields, numbers, group)
+}
+
+/// The numeric fields (schema names) the query selects under `sum`, `avg`, `min` or `max` that a
+/// caller at field level `level` may read; the others stay null without being computed.
+fn selected_metrics(entity: &EntityDef, group: &Lookahead<'_>, level: u8) -> Vec<String> {
+    let mut selected = Vec::new();
+    for metric in METRIC_FIELDS {
+        for numbers in group.field(metric).selection_fields() {
+            for number in numbers.selection_set() {
+                let field = entity.fields.iter().find(|f| {
+                    f.graphql_name == number.name() && f.level <= level && store::numeric(&f.kind)
+                });
+                if let Some(field) = field.filter(|f| !selected.contains(&f.name)) {
+                    selected.push(field.name.clone());
+                }
+            }
+        }
+    }
+    selected
 }
 
 fn group_value(api_names: &HashMap<String, String>, group: Group) -> FieldValue<'static> {
@@ -125,9 +149,17 @@ pub fn query_field(entity: &Arc<EntityDef>, plural: &str) -> Field {
                         }
                     }
                 }
+                let level = request.principal.level(&def.qualified);
+                let metrics = selected_metrics(&def, &ctx.look_ahead(), level);
                 let groups = request
                     .kernel
-                    .aggregate(&request.principal, &def, filter.as_ref(), &group_by)
+                    .aggregate(
+                        &request.principal,
+                        &def,
+                        filter.as_ref(),
+                        &group_by,
+                        Metrics::Only(&metrics),
+                    )
                     .await
                     .map_err(to_graphql_error)?;
                 let api_names: HashMap<String, String> = columns(&def)

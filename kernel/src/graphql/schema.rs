@@ -13,13 +13,13 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use super::filter::{self, scalar};
-use super::{RequestContext, to_graphql_error};
-use super::{aggregate, events, kpi};
+use super::{RequestContext, graphql_error_of, to_graphql_error};
+use super::{aggregate, events, kpi, related};
 use crate::config::ApiConfig;
 use crate::error::Code;
 use crate::model::{ChildDef, EntityDef, FieldDef, FieldKind, Locale};
 use crate::runtime::{self, TenantCatalog};
-use crate::store::{Filter, Page, Record};
+use crate::store::{Filter, Order, Page, Record};
 
 /// `crmCustomer` for `CrmCustomer`.
 pub(super) fn lower_first(name: &str) -> String {
@@ -177,21 +177,12 @@ fn ref_field(field: &FieldDef, target: &EntityDef) -> Field {
                         id,
                     })
                     .await
-                    .map_err(|error| to_graphql_error(clone_error(&error)))?;
+                    .map_err(|error| graphql_error_of(&error))?;
                 Ok(record.map(FieldValue::owned_any))
             })
         },
     )
     .description(format!("{} · {}", field.title, field.title_en))
-}
-
-fn clone_error(error: &runtime::Error) -> runtime::Error {
-    use crate::error::ErrorCode;
-    match error.code() {
-        Code::NotFound => runtime::Error::NotFound(error.to_string()),
-        Code::Forbidden => runtime::Error::Forbidden(error.to_string()),
-        _ => runtime::Error::Internal(error.to_string()),
-    }
 }
 
 fn child_types(child: &ChildDef) -> (Object, InputObject) {
@@ -209,7 +200,7 @@ fn child_types(child: &ChildDef) -> (Object, InputObject) {
     (object, input)
 }
 
-fn entity_object(entity: &Arc<EntityDef>, catalog: &TenantCatalog) -> Object {
+fn entity_object(entity: &Arc<EntityDef>, catalog: &TenantCatalog, limits: &ApiConfig) -> Object {
     let mut object = Object::new(&entity.type_name)
         .description(format!(
             "{} · {} ({})",
@@ -258,6 +249,9 @@ fn entity_object(entity: &Arc<EntityDef>, catalog: &TenantCatalog) -> Object {
         {
             object = object.field(ref_field(field, &target));
         }
+    }
+    for (source, field) in related::referring(catalog, entity) {
+        object = object.field(related::field(source, field, limits));
     }
     for field in events::record_fields(entity) {
         object = object.field(field);
@@ -392,13 +386,16 @@ pub(super) fn parse_input(
 }
 
 /// What a connection field resolves from.
-struct Connection {
-    entity: Arc<EntityDef>,
-    filter: Option<Filter>,
-    records: Vec<Record>,
-    offset: u64,
-    has_next: bool,
-    has_previous: bool,
+pub(super) struct Connection {
+    pub entity: Arc<EntityDef>,
+    /// Selects every record of the connection, not only the page (for `totalCount`).
+    pub filter: Option<Filter>,
+    pub records: Vec<Record>,
+    pub offset: u64,
+    pub has_next: bool,
+    pub has_previous: bool,
+    /// `totalCount` when the page's statement already counted it.
+    pub total: Option<u64>,
 }
 
 fn cursor(offset: u64) -> String {
@@ -491,6 +488,9 @@ fn connection_types(entity: &EntityDef) -> (Object, Object) {
             |ctx| {
                 FieldFuture::new(async move {
                     let conn = ctx.parent_value.try_downcast_ref::<Connection>()?;
+                    if let Some(total) = conn.total {
+                        return Ok(Some(FieldValue::value(total as i64)));
+                    }
                     let request = request(&ctx)?;
                     let n = request
                         .kernel
@@ -504,7 +504,7 @@ fn connection_types(entity: &EntityDef) -> (Object, Object) {
     (edge, connection)
 }
 
-fn page_argument(
+pub(super) fn page_argument(
     ctx: &ResolverContext<'_>,
     name: &str,
     limits: &ApiConfig,
@@ -535,7 +535,7 @@ fn page_argument(
     Ok(Some(n as u64))
 }
 
-fn cursor_argument(
+pub(super) fn cursor_argument(
     ctx: &ResolverContext<'_>,
     name: &str,
     locale: Locale,
@@ -555,18 +555,41 @@ fn cursor_argument(
 }
 
 /// Whether a selection asks for any child table of `entity`.
-fn wants_children(entity: &EntityDef, selection: async_graphql::Lookahead<'_>) -> bool {
+pub(super) fn wants_children(entity: &EntityDef, selection: async_graphql::Lookahead<'_>) -> bool {
     entity
         .children
         .iter()
         .any(|child| selection.field(&child.graphql_name).exists())
 }
 
+/// Whether a connection's selection asks for any child table of its nodes.
+pub(super) fn connection_wants_children(ctx: &ResolverContext<'_>, entity: &EntityDef) -> bool {
+    let selection = ctx.look_ahead();
+    wants_children(entity, selection.field("nodes"))
+        || wants_children(entity, selection.field("edges").field("node"))
+}
+
+/// The `filter` and `orderBy` arguments of a connection field.
+pub(super) fn filter_and_order(
+    ctx: &ResolverContext<'_>,
+    entity: &EntityDef,
+) -> async_graphql::Result<(Option<Filter>, Vec<Order>)> {
+    let filter = match ctx.args.get("filter").filter(|v| !v.is_null()) {
+        Some(value) => Some(filter::parse_filter(entity, &value.object()?)?),
+        None => None,
+    };
+    let order = match ctx.args.get("orderBy").filter(|v| !v.is_null()) {
+        Some(value) => filter::parse_order(entity, value)?,
+        None => Vec::new(),
+    };
+    Ok((filter, order))
+}
+
 fn list_field(entity: &Arc<EntityDef>, limits: &ApiConfig) -> Field {
     let name = lower_first(&plural(&entity.type_name));
     let def = entity.clone();
     let limits = limits.clone();
-    Field::new(
+    let field = Field::new(
         name,
         TypeRef::named_nn(format!("{}Connection", entity.type_name)),
         move |ctx| {
@@ -575,14 +598,7 @@ fn list_field(entity: &Arc<EntityDef>, limits: &ApiConfig) -> Field {
             FieldFuture::new(async move {
                 let request = request(&ctx)?;
                 let locale = request.locale;
-                let filter = match ctx.args.get("filter").filter(|v| !v.is_null()) {
-                    Some(value) => Some(filter::parse_filter(&def, &value.object()?)?),
-                    None => None,
-                };
-                let order = match ctx.args.get("orderBy").filter(|v| !v.is_null()) {
-                    Some(value) => filter::parse_order(&def, value)?,
-                    None => Vec::new(),
-                };
+                let (filter, order) = filter_and_order(&ctx, &def)?;
                 let first = page_argument(&ctx, "first", &limits, locale)?;
                 let last = page_argument(&ctx, "last", &limits, locale)?;
                 let after = cursor_argument(&ctx, "after", locale)?;
@@ -617,11 +633,7 @@ fn list_field(entity: &Arc<EntityDef>, limits: &ApiConfig) -> Field {
                         Page {
                             offset,
                             limit: limit + 1,
-                            children: wants_children(&def, ctx.look_ahead().field("nodes"))
-                                || wants_children(
-                                    &def,
-                                    ctx.look_ahead().field("edges").field("node"),
-                                ),
+                            children: connection_wants_children(&ctx, &def),
                         },
                     )
                     .await
@@ -635,6 +647,7 @@ fn list_field(entity: &Arc<EntityDef>, limits: &ApiConfig) -> Field {
                     offset,
                     has_next,
                     has_previous: offset > 0,
+                    total: None,
                 })))
             })
         },
@@ -642,19 +655,25 @@ fn list_field(entity: &Arc<EntityDef>, limits: &ApiConfig) -> Field {
     .description(format!(
         "{} · {}: a page of records you may read",
         entity.title, entity.title_en
-    ))
-    .argument(InputValue::new(
-        "filter",
-        TypeRef::named(format!("{}Filter", entity.type_name)),
-    ))
-    .argument(InputValue::new(
-        "orderBy",
-        TypeRef::named_nn_list(format!("{}Order", entity.type_name)),
-    ))
-    .argument(InputValue::new("first", TypeRef::named(TypeRef::INT)))
-    .argument(InputValue::new("after", TypeRef::named(TypeRef::STRING)))
-    .argument(InputValue::new("last", TypeRef::named(TypeRef::INT)))
-    .argument(InputValue::new("before", TypeRef::named(TypeRef::STRING)))
+    ));
+    forward_arguments(field, entity)
+        .argument(InputValue::new("last", TypeRef::named(TypeRef::INT)))
+        .argument(InputValue::new("before", TypeRef::named(TypeRef::STRING)))
+}
+
+/// The `filter`, `orderBy`, `first` and `after` arguments of a connection of `entity`.
+pub(super) fn forward_arguments(field: Field, entity: &EntityDef) -> Field {
+    field
+        .argument(InputValue::new(
+            "filter",
+            TypeRef::named(format!("{}Filter", entity.type_name)),
+        ))
+        .argument(InputValue::new(
+            "orderBy",
+            TypeRef::named_nn_list(format!("{}Order", entity.type_name)),
+        ))
+        .argument(InputValue::new("first", TypeRef::named(TypeRef::INT)))
+        .argument(InputValue::new("after", TypeRef::named(TypeRef::STRING)))
 }
 
 fn get_field(entity: &Arc<EntityDef>) -> Field {
@@ -1061,7 +1080,7 @@ pub fn build_schema(catalog: &TenantCatalog, limits: &ApiConfig) -> Result<Schem
     }
     for entity in catalog.entities() {
         builder = builder
-            .register(entity_object(entity, catalog))
+            .register(entity_object(entity, catalog, limits))
             .register(input_object(entity))
             .register(filter::filter_input(entity));
         for child in &entity.children {

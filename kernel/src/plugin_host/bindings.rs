@@ -204,4 +204,13 @@ impl host::Host for CallState {
     ) -> Result<String, String> {
         CallState::aggregate(self, &entity, &filter, &group_by)
     }
+
+    fn count(
+        &mut self,
+        entity: String,
+        filter: String,
+        group_by: Vec<String>,
+    ) -> Result<String, String> {
+        CallState::count(self, &entity, &filter, &group_by)
+    }
 }

@@ -253,14 +253,14 @@ pub(super) struct CallState {
     query_bytes_left: usize,
 }
 
-/// Queries (`query` and `aggregate` together) one hook call may make; a plugin that needs more
-/// should ask for more per query.
+/// Queries (`query`, `aggregate` and `count` together) one hook call may make; a plugin that
+/// needs more should ask for more per query.
 pub(super) const MAX_QUERIES_PER_CALL: u32 = 100;
 /// Records one query may return.
 pub(super) const MAX_QUERY_LIMIT: u32 = 1000;
-/// Groups one aggregate may return (the largest first).
+/// Groups one aggregate or count may return (the largest first).
 pub(super) const MAX_AGGREGATE_GROUPS: u32 = 1000;
-/// Fields one aggregate may group by.
+/// Fields one aggregate or count may group by.
 pub(super) const MAX_GROUP_BY_FIELDS: usize = 8;
 
 impl CallState {
@@ -283,7 +283,7 @@ impl CallState {
         }
     }
 
-    /// Takes one query from the call's budget, shared by `query` and `aggregate`.
+    /// Takes one query from the call's budget, shared by `query`, `aggregate` and `count`.
     fn take_query(&mut self, import: &str) -> Result<Arc<dyn RecordSource>, String> {
         let Some(records) = self.records.clone() else {
             return Err(format!("{import} is not available in this hook"));
@@ -330,15 +330,42 @@ impl CallState {
         filter: &str,
         group_by: &[String],
     ) -> Result<String, String> {
-        let records = self.take_query("aggregate")?;
+        self.grouped("aggregate", entity, group_by, |records| {
+            records.aggregate(entity, filter, group_by, MAX_AGGREGATE_GROUPS)
+        })
+    }
+
+    /// Forwards a `count` import to the kernel's record source, within the same budgets as
+    /// `aggregate`.
+    pub(super) fn count(
+        &mut self,
+        entity: &str,
+        filter: &str,
+        group_by: &[String],
+    ) -> Result<String, String> {
+        self.grouped("count", entity, group_by, |records| {
+            records.count(entity, filter, group_by, MAX_AGGREGATE_GROUPS)
+        })
+    }
+
+    /// The budgets of a grouping import: one query, at most `MAX_GROUP_BY_FIELDS` fields, the
+    /// answer against the bytes returned in all.
+    fn grouped(
+        &mut self,
+        import: &str,
+        entity: &str,
+        group_by: &[String],
+        ask: impl FnOnce(&dyn RecordSource) -> Result<String, String>,
+    ) -> Result<String, String> {
+        let records = self.take_query(import)?;
         if group_by.len() > MAX_GROUP_BY_FIELDS {
             return Err(format!(
                 "limit exceeded: at most {MAX_GROUP_BY_FIELDS} fields to group by"
             ));
         }
-        let groups = records.aggregate(entity, filter, group_by, MAX_AGGREGATE_GROUPS)?;
+        let groups = ask(records.as_ref())?;
         self.take_bytes(groups.len())?;
-        tracing::debug!(plugin = %self.plugin, entity, ?group_by, "plugin aggregate");
+        tracing::debug!(plugin = %self.plugin, import, entity, ?group_by, "plugin grouped query");
         Ok(groups)
     }
 

@@ -1,6 +1,6 @@
 //! KPIs: those the tenant's enabled plugins declare, and their value over a period, computed by
-//! the declaring plugin's `kpi` hook over the records the caller may read (the hook aggregates
-//! through the `aggregate` import, so the work happens in SQL).
+//! the declaring plugin's `kpi` hook over the records the caller may read (the hook counts and
+//! aggregates through the `count` and `aggregate` imports, so the work happens in SQL).
 
 use std::str::FromStr;
 use std::sync::Arc;

@@ -1,6 +1,6 @@
-//! The records a plugin may read during a hook call (`query` and `aggregate` imports): its own
-//! entities and those of the plugins it requires, through the calling user's tenant, row scope
-//! and field level.
+//! The records a plugin may read during a hook call (`query`, `aggregate` and `count` imports):
+//! its own entities and those of the plugins it requires, through the calling user's tenant, row
+//! scope and field level.
 
 use std::sync::Arc;
 
@@ -10,7 +10,7 @@ use super::{Caller, InstalledPlugin};
 use crate::model::EntityDef;
 use crate::permissions::{Action, Principal};
 use crate::plugin_host::RecordSource;
-use crate::store::{Filter, Group, Op, Page, Store};
+use crate::store::{Filter, Group, Metrics, Op, Page, Store};
 
 /// A `RecordSource` bound to one caller and one plugin.
 pub struct PluginQuery {
@@ -59,6 +59,34 @@ impl PluginQuery {
             serde_json::from_str(filter).map_err(|e| format!("filter is not JSON: {e}"))?;
         Ok((def, parse(&filter)?))
     }
+
+    /// The groups of the `aggregate` (every readable numeric field) and `count` (no numbers)
+    /// imports, as one JSON array.
+    fn groups(
+        &self,
+        entity: &str,
+        filter: &str,
+        group_by: &[String],
+        metrics: Metrics<'_>,
+        max_groups: u32,
+    ) -> Result<String, String> {
+        let (def, filter) = self.target(entity, filter)?;
+        let access = self.principal.access(&def.qualified, Action::Read);
+        let groups = self
+            .runtime
+            .block_on(self.store.aggregate_records(
+                &access,
+                def,
+                filter.as_ref(),
+                group_by,
+                metrics,
+                u64::from(max_groups),
+            ))
+            .map_err(|e| e.to_string())?;
+        let numbers = metrics != Metrics::COUNT;
+        let groups = groups.into_iter().map(|g| group_json(g, numbers)).collect();
+        Ok(Value::Array(groups).to_string())
+    }
 }
 
 impl RecordSource for PluginQuery {
@@ -90,36 +118,38 @@ impl RecordSource for PluginQuery {
         group_by: &[String],
         max_groups: u32,
     ) -> Result<String, String> {
-        let (def, filter) = self.target(entity, filter)?;
-        let access = self.principal.access(&def.qualified, Action::Read);
-        let groups = self
-            .runtime
-            .block_on(self.store.aggregate_records(
-                &access,
-                def,
-                filter.as_ref(),
-                group_by,
-                u64::from(max_groups),
-            ))
-            .map_err(|e| e.to_string())?;
-        Ok(Value::Array(groups.into_iter().map(group_json).collect()).to_string())
+        self.groups(entity, filter, group_by, Metrics::All, max_groups)
+    }
+
+    fn count(
+        &self,
+        entity: &str,
+        filter: &str,
+        group_by: &[String],
+        max_groups: u32,
+    ) -> Result<String, String> {
+        self.groups(entity, filter, group_by, Metrics::COUNT, max_groups)
     }
 }
 
-/// One group as the `aggregate` import answers it, keyed by schema field names.
-fn group_json(group: Group) -> Value {
+/// One group as the `aggregate` import (with `numbers`) or the `count` import answers it, keyed
+/// by schema field names.
+fn group_json(group: Group, numbers: bool) -> Value {
     let mut value = Map::new();
     value.insert("key".into(), Value::Object(group.key));
     value.insert("count".into(), Value::from(group.count));
-    value.insert("sum".into(), Value::Object(group.sum));
-    value.insert("avg".into(), Value::Object(group.avg));
-    value.insert("min".into(), Value::Object(group.min));
-    value.insert("max".into(), Value::Object(group.max));
+    if numbers {
+        value.insert("sum".into(), Value::Object(group.sum));
+        value.insert("avg".into(), Value::Object(group.avg));
+        value.insert("min".into(), Value::Object(group.min));
+        value.insert("max".into(), Value::Object(group.max));
+    }
     Value::Object(value)
 }
 
-/// Reads the JSON filter of the `query` and `aggregate` imports (schema field names). `{}` is no
-/// condition, so inside `and`/`or`/`not` it is "always true", exactly as in GraphQL filters.
+/// Reads the JSON filter of the `query`, `aggregate` and `count` imports (schema field names).
+/// `{}` is no condition, so inside `and`/`or`/`not` it is "always true", exactly as in GraphQL
+/// filters.
 pub fn parse(value: &Value) -> Result<Option<Filter>, String> {
     let Value::Object(map) = value else {
         return Err("a filter is a JSON object".into());

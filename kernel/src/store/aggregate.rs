@@ -1,8 +1,9 @@
-//! Aggregates pushed into SQL: count, sum, average, minimum and maximum per group, inside the
-//! caller's tenant, row scope and field level like every other read.
+//! Aggregates pushed into SQL: the count per group and the sum, average, minimum and maximum of
+//! the numeric fields asked for, inside the caller's tenant, row scope and field level like every
+//! other read.
 
 use rust_decimal::Decimal;
-use sea_orm::sea_query::{Alias, Expr, Func, Order as SqlOrder, Query, SimpleExpr};
+use sea_orm::sea_query::{Alias, Asterisk, Expr, Func, Order as SqlOrder, Query, SimpleExpr};
 use sea_orm::{ConnectionTrait, DatabaseBackend};
 use serde_json::{Map, Value};
 
@@ -10,10 +11,10 @@ use super::codec::from_row;
 use super::filter::{self, Filter};
 use super::records::scope;
 use super::{Access, Error, Result, Rows, Store};
-use crate::model::{EntityDef, FieldKind};
+use crate::model::{EntityDef, FieldDef, FieldKind};
 
-/// One group: the values of the grouping fields, the number of records, and per numeric field
-/// its sum, average, minimum and maximum over the records that have a value.
+/// One group: the values of the grouping fields, the number of records, and per aggregated
+/// numeric field its sum, average, minimum and maximum over the records that have a value.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Group {
     pub key: Map<String, Value>,
@@ -37,20 +38,83 @@ pub fn numeric(kind: &FieldKind) -> bool {
     )
 }
 
+/// The numeric fields an aggregate computes the sum, average, minimum and maximum of. The fewer
+/// it computes, the fewer columns the database reads: a count alone can be answered from an index
+/// that holds the filtered and grouped columns, without reading the table rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Metrics<'a> {
+    /// Every numeric field the caller may read.
+    All,
+    /// These numeric fields (schema names) only; none means counting alone.
+    Only(&'a [String]),
+}
+
+impl Metrics<'_> {
+    /// Counting alone, no metric.
+    pub const COUNT: Metrics<'static> = Metrics::Only(&[]);
+
+    /// The fields to aggregate for a caller at field level `level`. A field that is unknown,
+    /// above the caller's level (unknown to them, as in filters) or not numeric is refused.
+    fn fields<'e>(&self, entity: &'e EntityDef, level: u8) -> Result<Vec<&'e FieldDef>> {
+        let names = match self {
+            Metrics::All => {
+                return Ok(entity
+                    .fields
+                    .iter()
+                    .filter(|f| f.level <= level && numeric(&f.kind))
+                    .collect());
+            }
+            Metrics::Only(names) => names,
+        };
+        names
+            .iter()
+            .map(|name| {
+                let refuse = |message: String| Error::BadFilter {
+                    field: name.clone(),
+                    message,
+                };
+                let qualified = &entity.qualified;
+                let field = entity
+                    .field(name)
+                    .filter(|f| f.level <= level)
+                    .ok_or_else(|| {
+                        refuse(format!(
+                            "{qualified} 没有字段「{name}」。 / {qualified} has no field {name}."
+                        ))
+                    })?;
+                if !numeric(&field.kind) {
+                    return Err(refuse(format!(
+                        "「{}」不是数值字段,没有合计、平均、最小或最大值。 / {} is not numeric: it has no sum, average, minimum or maximum.",
+                        field.title, field.title_en
+                    )));
+                }
+                Ok(field)
+            })
+            .collect()
+    }
+}
+
 fn col(table: &str, name: &str) -> Expr {
     Expr::col((Alias::new(table), Alias::new(name)))
 }
 
+/// `COUNT(*)`: the rows of a group, without reading any column. `COUNT(id)` would make both
+/// databases read the table rows, since no secondary index holds the id.
+fn count_rows() -> SimpleExpr {
+    Func::count(Expr::col(Asterisk)).into()
+}
+
 impl Store {
     /// Groups the records the caller may see that match `filter` by `group_by` (at most
-    /// `max_groups` groups, largest first) and aggregates every numeric field the caller may
-    /// read.
+    /// `max_groups` groups, largest first), counts them and aggregates the numeric fields
+    /// `metrics` names.
     pub async fn aggregate_records(
         &self,
         access: &Access,
         entity: &EntityDef,
         filter: Option<&Filter>,
         group_by: &[String],
+        metrics: Metrics<'_>,
         max_groups: u64,
     ) -> Result<Vec<Group>> {
         if access.rows == Rows::None {
@@ -68,18 +132,14 @@ impl Store {
             }
             keys.push((field.clone(), kind));
         }
-        let metrics: Vec<_> = entity
-            .fields
-            .iter()
-            .filter(|f| f.level <= access.level && numeric(&f.kind))
-            .collect();
+        let metrics = metrics.fields(entity, access.level)?;
         let mut select = Query::select();
         select.from(Alias::new(table));
         for (i, (field, _)) in keys.iter().enumerate() {
             select.expr_as(col(table, field), Alias::new(format!("k{i}")));
             select.group_by_col((Alias::new(table), Alias::new(field)));
         }
-        select.expr_as(Func::count(col(table, "id")), Alias::new("n"));
+        select.expr_as(count_rows(), Alias::new("n"));
         for (i, field) in metrics.iter().enumerate() {
             let sum: SimpleExpr = Func::sum(col(table, &field.name)).into();
             let sum = match (&field.kind, self.backend) {
@@ -114,7 +174,7 @@ impl Store {
             )?);
         }
         select
-            .order_by_expr(Func::count(col(table, "id")).into(), SqlOrder::Desc)
+            .order_by_expr(count_rows(), SqlOrder::Desc)
             .limit(max_groups);
         let rows = self.db.query_all(self.backend.build(&select)).await?;
         rows.iter()
@@ -180,6 +240,56 @@ fn average(sum: &Value, present: i64, kind: &FieldKind) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn names(fields: &[&FieldDef]) -> Vec<String> {
+        fields.iter().map(|f| f.name.clone()).collect()
+    }
+
+    #[test]
+    fn metrics_are_the_readable_numeric_fields_asked_for() {
+        let schema = serde_json::json!({"type": "object", "title": "东西", "properties": {
+            "name": {"type": "string", "title": "名称", "x-jingxi": {"i18n": {"en": {"title": "Name"}}}},
+            "qty": {"type": "integer", "title": "数量"},
+            "amount": {"type": "string", "title": "金额", "x-jingxi": {"money": {"currency": "CNY"}}},
+            "cost": {"type": "integer", "title": "成本", "x-jingxi": {"level": 1}}
+        }});
+        let entity = EntityDef::new("demo", "thing", schema).expect("entity");
+        let all = Metrics::All.fields(&entity, 0).expect("all");
+        assert_eq!(
+            names(&all),
+            ["qty", "amount"],
+            "not the field above the level"
+        );
+        assert_eq!(
+            names(&Metrics::All.fields(&entity, 1).expect("all")),
+            ["qty", "amount", "cost"]
+        );
+        assert!(Metrics::COUNT.fields(&entity, 9).expect("none").is_empty());
+        let asked = ["amount".to_string()];
+        assert_eq!(
+            names(&Metrics::Only(&asked).fields(&entity, 0).expect("asked")),
+            ["amount"]
+        );
+        let refused = |field: &str, level: u8| match Metrics::Only(&[field.to_string()])
+            .fields(&entity, level)
+        {
+            Err(Error::BadFilter { field, message }) => format!("{field}: {message}"),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            refused("name", 0),
+            "name: 「名称」不是数值字段,没有合计、平均、最小或最大值。 / Name is not numeric: it has no sum, average, minimum or maximum."
+        );
+        assert_eq!(
+            refused("color", 0),
+            "color: demo.thing 没有字段「color」。 / demo.thing has no field color."
+        );
+        assert_eq!(
+            refused("cost", 0),
+            "cost: demo.thing 没有字段「cost」。 / demo.thing has no field cost.",
+            "a field above the caller's level is unknown to them"
+        );
+    }
 
     #[test]
     fn averages_of_money_stay_exact_decimals() {

@@ -8,7 +8,7 @@ use sea_orm::{ConnectionTrait, DatabaseBackend, Statement};
 
 use super::codec::column_type;
 use super::{Result, Store};
-use crate::model::{EntityDef, FieldDef};
+use crate::model::{EntityDef, FieldDef, FieldKind};
 
 fn system_columns() -> Vec<ColumnDef> {
     let column = |name: &str| ColumnDef::new(Alias::new(name));
@@ -37,6 +37,16 @@ fn field_column(field: &FieldDef, backend: DatabaseBackend) -> ColumnDef {
     column_type(&mut def, &field.kind, backend);
     def.null();
     def
+}
+
+/// A reference field no composite index starts with: it gets an index of its own, so that reverse
+/// references (a customer's visits) and filters on it read through an index.
+fn unindexed_reference(entity: &EntityDef, field: &FieldDef) -> bool {
+    matches!(field.kind, FieldKind::Ref { .. })
+        && !entity
+            .indexes
+            .iter()
+            .any(|columns| columns.first() == Some(&field.name))
 }
 
 impl Store {
@@ -131,7 +141,7 @@ impl Store {
                     vec![field.name.clone()],
                     true,
                 ));
-            } else if field.index {
+            } else if field.index || unindexed_reference(entity, field) {
                 indexes.push((
                     format!("{}__{}", entity.table, field.name),
                     vec![field.name.clone()],

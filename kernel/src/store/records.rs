@@ -4,8 +4,8 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{
-    Alias, Cond, Condition, Expr, Func, NullOrdering, Order as SqlOrder, Query, SelectStatement,
-    SimpleExpr, Value as SqlValue,
+    Alias, Cond, Condition, Expr, Func, NullOrdering, Order as SqlOrder, OrderedStatement, Query,
+    SelectStatement, SimpleExpr, Value as SqlValue,
 };
 use sea_orm::{
     ConnectionTrait, DatabaseBackend, DatabaseTransaction, DbErr, QueryResult, TransactionTrait,
@@ -44,7 +44,7 @@ fn system_columns() -> impl Iterator<Item = &'static str> {
 /// Rows per INSERT statement; keeps the bound parameters far below both backends' limits.
 const INSERT_CHUNK: usize = 200;
 
-fn col(table: &str, name: &str) -> Expr {
+pub(super) fn col(table: &str, name: &str) -> Expr {
     Expr::col((Alias::new(table), Alias::new(name)))
 }
 
@@ -126,7 +126,7 @@ fn field_values(
 }
 
 /// The columns the caller may read: system columns and fields up to their read level.
-fn select_columns(entity: &EntityDef, level: u8) -> SelectStatement {
+pub(super) fn select_columns(entity: &EntityDef, level: u8) -> SelectStatement {
     let mut select = Query::select();
     select.from(Alias::new(&entity.table));
     for name in system_columns() {
@@ -150,7 +150,7 @@ fn by_ids(access: &Access, entity: &EntityDef, ids: &[Uuid]) -> Option<SelectSta
     Some(select)
 }
 
-fn decode(
+pub(super) fn decode(
     entity: &EntityDef,
     row: &QueryResult,
     backend: DatabaseBackend,
@@ -171,7 +171,7 @@ fn decode(
 }
 
 impl Store {
-    async fn load_children<C: ConnectionTrait>(
+    pub(super) async fn load_children<C: ConnectionTrait>(
         &self,
         db: &C,
         entity: &EntityDef,
@@ -409,7 +409,7 @@ impl Store {
         Ok(records)
     }
 
-    fn filtered(
+    pub(super) fn filtered(
         &self,
         entity: &EntityDef,
         access: &Access,
@@ -442,21 +442,7 @@ impl Store {
         }
         let mut select = select_columns(entity, access.level);
         self.filtered(entity, access, filter, &mut select)?;
-        for key in order {
-            filter::kind_of(entity, &key.field, access.level)?;
-            let direction = if key.descending {
-                SqlOrder::Desc
-            } else {
-                SqlOrder::Asc
-            };
-            // Empty values sort last in both directions, on both backends.
-            select.order_by_with_nulls(
-                (Alias::new(&entity.table), Alias::new(&key.field)),
-                direction,
-                NullOrdering::Last,
-            );
-        }
-        select.order_by((Alias::new(&entity.table), Alias::new("id")), SqlOrder::Asc);
+        sort(&mut select, entity, access, order)?;
         // Both backends bind LIMIT and OFFSET as signed 64-bit integers.
         let (limit, offset) = (page.limit.min(i64::MAX as u64), page.offset);
         if offset > i64::MAX as u64 {
@@ -489,6 +475,31 @@ impl Store {
         };
         Ok(n.max(0) as u64)
     }
+}
+
+/// Sorts by `order`, then by id so that ties keep one order across pages. Empty values sort
+/// last in both directions, on both backends.
+pub(super) fn sort(
+    statement: &mut impl OrderedStatement,
+    entity: &EntityDef,
+    access: &Access,
+    order: &[Order],
+) -> Result<()> {
+    for key in order {
+        filter::kind_of(entity, &key.field, access.level)?;
+        let direction = if key.descending {
+            SqlOrder::Desc
+        } else {
+            SqlOrder::Asc
+        };
+        statement.order_by_with_nulls(
+            (Alias::new(&entity.table), Alias::new(&key.field)),
+            direction,
+            NullOrdering::Last,
+        );
+    }
+    statement.order_by((Alias::new(&entity.table), Alias::new("id")), SqlOrder::Asc);
+    Ok(())
 }
 
 /// One write transaction (see [`Store::begin`]). On SQLite it holds the single-writer lock.

@@ -1,5 +1,5 @@
-//! KPIs of chapter 8 (catalogue §13.3), each computed by counting and summing in the database
-//! through the `aggregate` import, over the records the calling user may read:
+//! KPIs of chapter 8 (catalogue §13.3), each computed by counting (the `count` import) or summing
+//! (the `aggregate` import) in the database, over the records the calling user may read:
 //!
 //! - 客户投诉受理及时率 `complaint_accept_timeliness`: complaints received in the period, not
 //!   invalid, accepted within `accept_sla_hours` of being received (`accepted_in_time`) ÷
@@ -29,7 +29,7 @@ const TENANT_UTC_OFFSET: &str = "+08:00";
 ///
 /// # Errors
 /// [`HookError::InvalidInput`] for an unknown KPI or a period that is not two dates in order;
-/// [`HookError::Internal`] when the kernel refuses an aggregate.
+/// [`HookError::Internal`] when the kernel refuses a count or an aggregate.
 pub fn kpi(id: &str, params: &Value) -> Result<Value, HookError> {
     let period = Period::from_params(params)?;
     match id.strip_prefix("crm.").unwrap_or(id) {
@@ -91,12 +91,13 @@ impl Period {
 }
 
 /// Complaints received in the period and not invalid, and those of them whose computed `flag`
-/// (`accepted_in_time` or `resolved_in_time`) holds, as a percentage: one aggregate grouped by
-/// the flag counts both in one pass over the period's complaints.
+/// (`accepted_in_time` or `resolved_in_time`) holds, as a percentage: one count grouped by the
+/// flag counts both in one pass over the period's complaints, which the complaint index on
+/// (received_at, state, accepted_in_time, resolved_in_time) answers without reading the records.
 fn timeliness(period: &Period, flag: &str) -> Result<Value, HookError> {
     let mut valid = period.moments("received_at")?;
     valid["state"] = json!({"ne": "invalid"});
-    let groups = query::aggregate(COMPLAINT, &valid, &[flag]).map_err(HookError::Internal)?;
+    let groups = query::count_by(COMPLAINT, &valid, &[flag]).map_err(HookError::Internal)?;
     let denominator: u64 = groups.iter().map(|group| group.count).sum();
     let numerator: u64 = groups
         .iter()
@@ -171,10 +172,10 @@ mod tests {
         timely: u64,
         late: u64,
         open: u64,
-    ) -> (query::FakeAggregateGuard, Rc<RefCell<Vec<Value>>>) {
+    ) -> (query::FakeCountGuard, Rc<RefCell<Vec<Value>>>) {
         let calls = Rc::new(RefCell::new(Vec::new()));
         let seen = calls.clone();
-        let guard = query::fake_aggregate(move |entity, filter, group_by| {
+        let guard = query::fake_count(move |entity, filter, group_by| {
             assert_eq!(entity, "crm.complaint");
             assert_eq!(group_by, [flag.to_string()]);
             seen.borrow_mut().push(filter.clone());
@@ -264,7 +265,7 @@ mod tests {
 
     #[test]
     fn a_caller_who_may_read_no_complaint_gets_no_groups_and_no_value() {
-        let _guard = query::fake_aggregate(|_, _, _| Ok(Vec::new()));
+        let _guard = query::fake_count(|_, _, _| Ok(Vec::new()));
         let answer = kpi(
             "complaint_resolve_timeliness",
             &json!({"from": "2026-11-01", "to": "2026-11-30"}),
@@ -298,7 +299,7 @@ mod tests {
     }
 
     #[test]
-    fn refuses_unknown_kpis_and_bad_periods_and_reports_refused_aggregates() {
+    fn refuses_unknown_kpis_and_bad_periods_and_reports_refused_counts_and_aggregates() {
         let params = json!({"from": "2026-11-01", "to": "2026-11-30"});
         assert!(matches!(
             kpi("churn_rate", &params),
@@ -318,10 +319,15 @@ mod tests {
                 "{bad}"
             );
         }
-        let _guard = query::fake_aggregate(|_, _, _| Err("limit exceeded".into()));
+        let _count = query::fake_count(|_, _, _| Err("limit exceeded".into()));
         assert_eq!(
             kpi("complaint_accept_timeliness", &params),
             Err(HookError::Internal("limit exceeded".into()))
+        );
+        let _aggregate = query::fake_aggregate(|_, _, _| Err("no such field".into()));
+        assert_eq!(
+            kpi("customer_satisfaction", &params),
+            Err(HookError::Internal("no such field".into()))
         );
     }
 }

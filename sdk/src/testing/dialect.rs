@@ -30,6 +30,18 @@ const RESERVED: &[&str] = &[
     "updated_by",
     "doc_no",
 ];
+/// The kernel's system columns an index may name besides properties (`tenant_id` always leads).
+const INDEXABLE_SYSTEM_COLUMNS: &[&str] = &[
+    "id",
+    "owner_id",
+    "org_unit_id",
+    "state",
+    "version",
+    "created_at",
+    "created_by",
+    "updated_at",
+    "updated_by",
+];
 
 /// Whether `text` is an identifier of the dialect: it matches `^[a-z][a-z0-9]*(_[a-z0-9]+)*$`
 /// and is at most 40 long. Plugin ids, entity, property and role names are identifiers.
@@ -280,13 +292,14 @@ impl Entity {
                 .filter_map(Value::as_str)
                 .collect();
             let scalar = |column: &&str| {
-                table.properties.iter().any(|(name, shape)| {
-                    name == column && !matches!(shape, Shape::Child(_) | Shape::MultiSelect(_))
-                })
+                INDEXABLE_SYSTEM_COLUMNS.contains(column)
+                    || table.properties.iter().any(|(name, shape)| {
+                        name == column && !matches!(shape, Shape::Child(_) | Shape::MultiSelect(_))
+                    })
             };
             if columns.is_empty() || !columns.iter().all(scalar) {
                 problems.push(format!(
-                    "{name}: index {index} names a missing or non-scalar property"
+                    "{name}: index {index} names a missing or non-scalar property or system column"
                 ));
             }
         }
@@ -713,7 +726,8 @@ mod tests {
                     "properties": {"tags": {"type": "array", "title": "标签", "x-jingxi": en("Tags"), "items": {"type": "string", "enum": ["a"]}, "uniqueItems": true}}}},
                 "BadName": {"type": "boolean", "title": "布尔", "x-jingxi": en("Flag")}
             },
-            "x-jingxi": {"i18n": {"en": {"title": "Test"}}, "prefix": "TST", "titleField": "title"}
+            "x-jingxi": {"i18n": {"en": {"title": "Test"}}, "prefix": "TST", "titleField": "title",
+                "indexes": [["name", "state"], ["lines"], ["tenant_id"]]}
         });
         let known_refs: BTreeSet<String> = ["kernel.user".to_string()].into();
         let problems =
@@ -728,12 +742,18 @@ mod tests {
             "test/lines/tags: not one of the dialect's shapes",
             "test/BadName: name is not snake_case",
             "test: titleField title is not a property",
+            r#"test: index ["lines"] names a missing or non-scalar property or system column"#,
+            r#"test: index ["tenant_id"] names a missing or non-scalar property or system column"#,
         ] {
             assert!(
                 problems.iter().any(|problem| problem == expected),
                 "missing {expected:?} in {problems:#?}"
             );
         }
+        assert!(
+            !problems.iter().any(|problem| problem.contains("state")),
+            "system columns may be indexed: {problems:#?}"
+        );
     }
 
     #[test]
