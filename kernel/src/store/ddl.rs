@@ -39,6 +39,27 @@ fn field_column(field: &FieldDef, backend: DatabaseBackend) -> ColumnDef {
     def
 }
 
+/// PostgreSQL cuts identifiers to 63 bytes: two long index names sharing their first 63 bytes
+/// would be one name, and `IF NOT EXISTS` would skip the second index without a word.
+const MAX_IDENTIFIER: usize = 63;
+
+/// `<table>__<column>__<column>…`; a name longer than PostgreSQL keeps ends in a hash of the
+/// whole name instead, so that it stays unique and is the same on both backends.
+fn index_name(table: &str, columns: &[String]) -> String {
+    use sha2::{Digest, Sha256};
+    let name = format!("{table}__{}", columns.join("__"));
+    if name.len() <= MAX_IDENTIFIER {
+        return name;
+    }
+    let hash = hex::encode(&Sha256::digest(name.as_bytes())[..4]);
+    let keep = MAX_IDENTIFIER - hash.len() - 2;
+    let cut = (0..=keep)
+        .rev()
+        .find(|i| name.is_char_boundary(*i))
+        .unwrap_or(0);
+    format!("{}__{hash}", &name[..cut])
+}
+
 /// A reference field no composite index starts with: it gets an index of its own, so that reverse
 /// references (a customer's visits) and filters on it read through an index.
 fn unindexed_reference(entity: &EntityDef, field: &FieldDef) -> bool {
@@ -143,18 +164,14 @@ impl Store {
                 ));
             } else if field.index || unindexed_reference(entity, field) {
                 indexes.push((
-                    format!("{}__{}", entity.table, field.name),
+                    index_name(&entity.table, std::slice::from_ref(&field.name)),
                     vec![field.name.clone()],
                     false,
                 ));
             }
         }
         for columns in &entity.indexes {
-            indexes.push((
-                format!("{}__{}", entity.table, columns.join("__")),
-                columns.clone(),
-                false,
-            ));
+            indexes.push((index_name(&entity.table, columns), columns.clone(), false));
         }
         for (name, columns, unique) in indexes {
             let mut index = Index::create();
@@ -214,6 +231,29 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_index_names_stay_unique_within_postgres_identifiers() {
+        let columns = |last: &str| -> Vec<String> {
+            ["received_at", "state", "accepted_in_time", last]
+                .map(str::to_string)
+                .to_vec()
+        };
+        let short = index_name("crm__visit", &["customer".to_string()]);
+        assert_eq!(short, "crm__visit__customer");
+        let a = index_name("crm__complaint", &columns("resolved_in_time"));
+        let b = index_name("crm__complaint", &columns("resolved_in_time_2"));
+        assert!(
+            a.len() <= MAX_IDENTIFIER && b.len() <= MAX_IDENTIFIER,
+            "{a} {b}"
+        );
+        assert_ne!(a, b, "same 63-byte prefix, different indexes");
+        assert!(a.starts_with("crm__complaint__received_at__state__"));
+        assert_eq!(
+            a,
+            index_name("crm__complaint", &columns("resolved_in_time"))
+        );
+    }
 
     #[test]
     fn references_get_an_index_unless_a_composite_index_starts_with_them() {
