@@ -37,6 +37,9 @@ fn measure(iterations: usize, mut run: impl FnMut()) -> Vec<Duration> {
 fn main() {
     let plugins = std::env::var_os("JINGXI_TEST_PLUGINS")
         .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("CARGO_TARGET_DIR").map(|dir| PathBuf::from(dir).join("plugins"))
+        })
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/plugins"));
     let wasm = std::fs::read(plugins.join("crm.wasm"))
         .expect("target/plugins/crm.wasm (run `cargo xtask plugins`)");
