@@ -193,11 +193,8 @@ pub fn field(source: &Arc<EntityDef>, field: &FieldDef, limits: &ApiConfig) -> F
                 let mut records = related.records;
                 let has_next = records.len() as u64 > limit;
                 records.truncate(limit as usize);
-                let total = match related.total {
-                    Some(total) => Some(total),
-                    None if offset == 0 => Some(0),
-                    None => None,
-                };
+                // No row from the first page on: nothing refers to the parent.
+                let total = related.total.or((offset == 0).then_some(0));
                 // `totalCount` beyond the last page counts with the parent as a condition.
                 let mut scope = vec![Filter::Field {
                     field: key,

@@ -3,13 +3,13 @@
 //! other read.
 
 use rust_decimal::Decimal;
-use sea_orm::sea_query::{Alias, Asterisk, Expr, Func, Order as SqlOrder, Query, SimpleExpr};
+use sea_orm::sea_query::{Alias, Func, Order as SqlOrder, Query, SimpleExpr};
 use sea_orm::{ConnectionTrait, DatabaseBackend};
 use serde_json::{Map, Value};
 
 use super::codec::from_row;
 use super::filter::{self, Filter};
-use super::records::scope;
+use super::records::{col, count_rows, scope};
 use super::{Access, Error, Result, Rows, Store};
 use crate::model::{EntityDef, FieldDef, FieldKind};
 
@@ -92,16 +92,6 @@ impl Metrics<'_> {
             })
             .collect()
     }
-}
-
-fn col(table: &str, name: &str) -> Expr {
-    Expr::col((Alias::new(table), Alias::new(name)))
-}
-
-/// `COUNT(*)`: the rows of a group, without reading any column. `COUNT(id)` would make both
-/// databases read the table rows, since no secondary index holds the id.
-fn count_rows() -> SimpleExpr {
-    Func::count(Expr::col(Asterisk)).into()
 }
 
 impl Store {

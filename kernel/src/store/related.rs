@@ -4,12 +4,12 @@
 use std::collections::HashMap;
 
 use sea_orm::ConnectionTrait;
-use sea_orm::sea_query::{Alias, Asterisk, Expr, Func, Order as SqlOrder, Query, WindowStatement};
+use sea_orm::sea_query::{Alias, Asterisk, Expr, Order as SqlOrder, Query, WindowStatement};
 use serde_json::Value;
 use uuid::Uuid;
 
 use super::filter::{self, Filter, Order};
-use super::records::{Record, col, decode, select_columns, sort};
+use super::records::{Record, col, count_rows, decode, select_columns, sort};
 use super::{Access, Error, Page, Result, Rows, Store};
 use crate::model::{EntityDef, FieldKind};
 
@@ -65,11 +65,7 @@ impl Store {
         sort(&mut numbered, entity, access, order)?;
         inner
             .expr_window_as(Expr::cust("ROW_NUMBER()"), numbered, Alias::new(ROW_NUMBER))
-            .expr_window_as(
-                Func::count(col(table, "id")),
-                partition(),
-                Alias::new(TOTAL),
-            );
+            .expr_window_as(count_rows(), partition(), Alias::new(TOTAL));
         // Both backends bind integers as signed 64-bit values.
         let first = page.offset.min(i64::MAX as u64 - 1) as i64;
         let last = first.saturating_add(page.limit.min(i64::MAX as u64) as i64);
