@@ -183,7 +183,7 @@ static WORLD: LazyLock<World> = LazyLock::new(|| {
             let records: Vec<Map<String, Value>> =
                 seed_records(offset).into_iter().take(count).collect();
             let mut tx = store.begin().await.expect("transaction");
-            let ids = tx
+            let written = tx
                 .insert_records(
                     &access(tenant_id, owner, Rows::All, Access::ALL_LEVELS),
                     &entity,
@@ -194,9 +194,12 @@ static WORLD: LazyLock<World> = LazyLock::new(|| {
                 .await
                 .expect("seed records");
             tx.commit().await.expect("commit");
-            for (id, record) in ids.into_iter().zip(&records) {
+            for (row, record) in written.iter().zip(&records) {
                 seeded.push(Seeded {
-                    id,
+                    id: row["id"]
+                        .as_str()
+                        .and_then(|id| uuid::Uuid::parse_str(id).ok())
+                        .expect("a written record has its id"),
                     tenant_id,
                     owner,
                     title: record["title"].as_str().unwrap_or_default().to_string(),

@@ -23,6 +23,8 @@ pub struct Options {
     pub clients: usize,
     pub databases: Vec<String>,
     pub write_docs: bool,
+    /// Scenario numbers to run (all when empty), for profiling one of them.
+    pub only: Vec<u32>,
 }
 
 impl Options {
@@ -33,6 +35,7 @@ impl Options {
             clients: 16,
             databases: vec!["sqlite".into(), "postgres".into()],
             write_docs: false,
+            only: Vec::new(),
         };
         let mut args = args.iter();
         while let Some(arg) = args.next() {
@@ -47,8 +50,18 @@ impl Options {
                 "--clients" => options.clients = value()?.parse()?,
                 "--db" => options.databases = value()?.split(',').map(str::to_string).collect(),
                 "--write-docs" => options.write_docs = true,
+                "--only" => {
+                    options.only = value()?
+                        .split(',')
+                        .map(|n| {
+                            n.trim()
+                                .parse()
+                                .context("--only takes scenario numbers 1..=7")
+                        })
+                        .collect::<anyhow::Result<_>>()?
+                }
                 other => bail!(
-                    "unknown option {other}; use --records N --seconds S --clients C --db sqlite,postgres --write-docs"
+                    "unknown option {other}; use --records N --seconds S --clients C --db sqlite,postgres --only 1,5 --write-docs"
                 ),
             }
         }
@@ -59,7 +72,14 @@ impl Options {
         {
             bail!("clients must be 1..=256 and seconds 1..=600");
         }
+        if options.write_docs && !options.only.is_empty() {
+            bail!("--write-docs needs every scenario; drop --only");
+        }
         Ok(options)
+    }
+
+    fn runs(&self, scenario: u32) -> bool {
+        self.only.is_empty() || self.only.contains(&scenario)
     }
 }
 
@@ -536,7 +556,7 @@ async fn bench_database(database: &str, options: &Options) -> anyhow::Result<Dat
     let regions = Arc::new(regions);
     let mut scenarios = Vec::new();
     let (url, token) = (server.url.clone(), token.clone());
-    {
+    if options.runs(1) {
         let (client, url, token, ids) = (client.clone(), url.clone(), token.clone(), ids.clone());
         scenarios.push(
             drive("1. customer by id", options.clients, options.seconds, pid, move |n| {
@@ -551,7 +571,7 @@ async fn bench_database(database: &str, options: &Options) -> anyhow::Result<Dat
             .await,
         );
     }
-    {
+    if options.runs(2) {
         let (client, url, token, regions) =
             (client.clone(), url.clone(), token.clone(), regions.clone());
         scenarios.push(
@@ -566,7 +586,7 @@ async fn bench_database(database: &str, options: &Options) -> anyhow::Result<Dat
             .await,
         );
     }
-    {
+    if options.runs(3) {
         let (client, url, token, ids) = (client.clone(), url.clone(), token.clone(), ids.clone());
         scenarios.push(
             drive("3. customer with its region and latest 10 visits", options.clients, options.seconds, pid, move |n| {
@@ -583,7 +603,7 @@ async fn bench_database(database: &str, options: &Options) -> anyhow::Result<Dat
             .await,
         );
     }
-    {
+    if options.runs(4) {
         let (client, url, token, regions) =
             (client.clone(), url.clone(), token.clone(), regions.clone());
         let base = options.records;
@@ -599,7 +619,7 @@ async fn bench_database(database: &str, options: &Options) -> anyhow::Result<Dat
             .await,
         );
     }
-    {
+    if options.runs(5) {
         let (client, url, token, regions) =
             (client.clone(), url.clone(), token.clone(), regions.clone());
         let base = options.records + 50_000_000;
@@ -620,7 +640,7 @@ async fn bench_database(database: &str, options: &Options) -> anyhow::Result<Dat
         );
         scenarios.push(figures);
     }
-    {
+    if options.runs(6) {
         let (client, url, token, regions) =
             (client.clone(), url.clone(), token.clone(), regions.clone());
         scenarios.push(
@@ -637,7 +657,7 @@ async fn bench_database(database: &str, options: &Options) -> anyhow::Result<Dat
             .await,
         );
     }
-    {
+    if options.runs(7) {
         let (client, url, token) = (client.clone(), url.clone(), token.clone());
         scenarios.push(
             drive("7. KPI: complaint acceptance timeliness, one month", options.clients, options.seconds, pid, move |n| {

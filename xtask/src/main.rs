@@ -213,8 +213,15 @@ fn test(extra: &[String]) -> anyhow::Result<()> {
         .args(["test", "-p", "jingxi-tests"])
         .args(extra)
         .env("JINGXI_TEST_PLUGINS", &plugins)
-        .env("DATABASE_URL", url);
-    run(&mut postgres)
+        .env("DATABASE_URL", &url);
+    run(&mut postgres)?;
+    // Store-level tests that also speak to PostgreSQL when it is named.
+    let mut store = cargo();
+    store
+        .args(["test", "-p", "jingxi-kernel", "--test", "written_records"])
+        .args(extra)
+        .env("DATABASE_URL", &url);
+    run(&mut store)
 }
 
 /// The long versions of the reliability tests: more kill/restart rounds, a longer soak, more
@@ -296,7 +303,7 @@ fn main() -> anyhow::Result<()> {
         Some("ceiling-server") => bench::ceiling_server(),
         _ => {
             eprintln!(
-                "usage: cargo xtask <build|plugins|demo|test [cargo test args]|reliability [--rounds N --soak-seconds S --cases N]|bench [--records N --seconds S --clients C --db sqlite,postgres --write-docs]>"
+                "usage: cargo xtask <build|plugins|demo|test [cargo test args]|reliability [--rounds N --soak-seconds S --cases N]|bench [--records N --seconds S --clients C --db sqlite,postgres --only 1,5 --write-docs]>"
             );
             std::process::exit(2);
         }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 use sha2::Sha256;
 use uuid::Uuid;
 
@@ -98,31 +98,82 @@ impl Change {
     }
 
     /// `{"field": {"before": …, "after": …}}` for every schema field, child table and the state
-    /// that differ.
-    fn changes(&self, entity: &EntityDef) -> Map<String, Value> {
-        let names = entity
+    /// that differ, as JSON text (written once, shared by the audit row and the outbox payload).
+    fn changes_json(&self, entity: &EntityDef) -> String {
+        serde_json::to_string(&Diff {
+            entity,
+            change: self,
+        })
+        .expect("JSON values always serialize")
+    }
+}
+
+/// A change's diff, serialized straight from its records.
+struct Diff<'a> {
+    entity: &'a EntityDef,
+    change: &'a Change,
+}
+
+/// One entry of a diff; an absent, null or empty-list value is `null`.
+#[derive(serde::Serialize)]
+struct BeforeAfter<'a> {
+    before: Option<&'a Value>,
+    after: Option<&'a Value>,
+}
+
+impl serde::Serialize for Diff<'_> {
+    fn serialize<S: serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let names = self
+            .entity
             .fields
             .iter()
             .map(|f| f.name.as_str())
-            .chain(entity.children.iter().map(|c| c.name.as_str()))
+            .chain(self.entity.children.iter().map(|c| c.name.as_str()))
             .chain(["state"]);
-        let value = |record: &Option<Record>, name: &str| {
-            record
-                .as_ref()
-                .and_then(|r| r.get(name))
-                .cloned()
-                .filter(|v| !v.is_null() && v != &Value::Array(Vec::new()))
-                .unwrap_or(Value::Null)
-        };
-        let mut changes = Map::new();
+        let mut map = serializer.serialize_map(None)?;
         for name in names {
-            let (before, after) = (value(&self.before, name), value(&self.after, name));
+            let (before, after) = (
+                present(&self.change.before, name),
+                present(&self.change.after, name),
+            );
             if before != after {
-                changes.insert(name.into(), json!({"before": before, "after": after}));
+                map.serialize_entry(name, &BeforeAfter { before, after })?;
             }
         }
-        changes
+        map.end()
     }
+}
+
+fn present<'r>(record: &'r Option<Record>, name: &str) -> Option<&'r Value> {
+    record
+        .as_ref()
+        .and_then(|r| r.get(name))
+        .filter(|v| !v.is_null() && !matches!(v, Value::Array(items) if items.is_empty()))
+}
+
+/// The JSON body of an outbox event (webhooks), serialized from borrowed parts.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Payload<'a> {
+    id: Uuid,
+    tenant: &'a str,
+    entity: &'a str,
+    kind: &'a str,
+    record_id: Uuid,
+    at: String,
+    actor: Uuid,
+    transition: Option<&'a str>,
+    from: Option<&'a str>,
+    to: Option<&'a str>,
+    comment: Option<&'a str>,
+    changes: &'a serde_json::value::RawValue,
+    record: Option<&'a Record>,
+    owner_id: Option<Uuid>,
+    org_unit_id: Option<Uuid>,
 }
 
 fn uuid_of(record: &Record, key: &str) -> Option<Uuid> {
@@ -178,11 +229,33 @@ impl<'a> ChangeLog<'a> {
         for (entity, change) in &self.changes {
             let record = change.record();
             let event_id = Uuid::now_v7();
-            let changes = change.changes(entity);
+            let changes = change.changes_json(entity);
             let (transition, from_state, to_state) = match &change.transition {
-                Some((name, from, to)) => (Some(name.clone()), from.clone(), Some(to.clone())),
+                Some((name, from, to)) => (Some(name.as_str()), from.as_deref(), Some(to.as_str())),
                 None => (None, None, None),
             };
+            let (owner_id, org_unit_id) =
+                (uuid_of(record, "owner_id"), uuid_of(record, "org_unit_id"));
+            let payload = serde_json::to_string(&Payload {
+                id: event_id,
+                tenant: &principal.tenant_slug,
+                entity: &entity.qualified,
+                kind: change.kind,
+                record_id: change.id(),
+                at: self
+                    .now
+                    .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+                actor: principal.user_id,
+                transition,
+                from: from_state,
+                to: to_state,
+                comment: change.comment.as_deref(),
+                changes: serde_json::from_str(&changes).expect("a diff is JSON"),
+                record: change.after.as_ref(),
+                owner_id,
+                org_unit_id,
+            })
+            .expect("JSON values always serialize");
             audit.push(AuditRow {
                 id: event_id,
                 entity: entity.qualified.clone(),
@@ -190,30 +263,13 @@ impl<'a> ChangeLog<'a> {
                 kind: change.kind.to_string(),
                 actor: principal.user_id,
                 at: self.now,
-                transition: transition.clone(),
-                from_state: from_state.clone(),
-                to_state: to_state.clone(),
+                transition: transition.map(str::to_string),
+                from_state: from_state.map(str::to_string),
+                to_state: to_state.map(str::to_string),
                 comment: change.comment.clone(),
-                changes: Value::Object(changes.clone()),
-                owner_id: uuid_of(record, "owner_id"),
-                org_unit_id: uuid_of(record, "org_unit_id"),
-            });
-            let payload = json!({
-                "id": event_id,
-                "tenant": principal.tenant_slug,
-                "entity": entity.qualified,
-                "kind": change.kind,
-                "recordId": change.id(),
-                "at": self.now.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
-                "actor": principal.user_id,
-                "transition": transition,
-                "from": from_state,
-                "to": to_state,
-                "comment": change.comment,
-                "changes": changes,
-                "record": change.after,
-                "ownerId": uuid_of(record, "owner_id"),
-                "orgUnitId": uuid_of(record, "org_unit_id"),
+                changes,
+                owner_id,
+                org_unit_id,
             });
             outbox.push(OutboxRow {
                 id: event_id,
@@ -222,7 +278,7 @@ impl<'a> ChangeLog<'a> {
                 record_id: change.id(),
                 kind: change.kind.to_string(),
                 at: self.now,
-                payload: payload.to_string(),
+                payload,
             });
             published.push(Arc::new(ChangeEvent {
                 event_id,
@@ -232,13 +288,13 @@ impl<'a> ChangeLog<'a> {
                 kind: change.kind.to_string(),
                 at: self.now,
                 actor: principal.user_id,
-                transition,
-                owner_id: uuid_of(record, "owner_id"),
-                org_unit_id: uuid_of(record, "org_unit_id"),
+                transition: transition.map(str::to_string),
+                owner_id,
+                org_unit_id,
             }));
         }
-        tx.append_audit(principal.tenant_id, &audit).await?;
-        tx.append_outbox(&outbox).await?;
+        tx.append_audit(principal.tenant_id, audit).await?;
+        tx.append_outbox(outbox).await?;
         Ok(published)
     }
 }
@@ -427,7 +483,7 @@ impl Kernel {
         Ok(rows
             .into_iter()
             .map(|row| {
-                let changes = match row.changes {
+                let changes = match serde_json::from_str(&row.changes).unwrap_or(Value::Null) {
                     Value::Object(map) => Value::Object(
                         map.into_iter()
                             .filter(|(key, _)| entity.level_of(key) <= access.level)

@@ -295,7 +295,7 @@ impl Kernel {
         for effect in &prepared {
             match effect {
                 Prepared::Create { entity, record } => {
-                    let ids = tx
+                    let created = tx
                         .insert_records(
                             &wide,
                             entity,
@@ -304,7 +304,6 @@ impl Kernel {
                             now,
                         )
                         .await?;
-                    let created = tx.get_records(&wide, entity, &ids).await?;
                     for record in &created {
                         log.push(entity, Change::created(record));
                     }

@@ -140,6 +140,36 @@ fn scaled(decimal: Decimal, scale: u32) -> Option<i64> {
     i64::try_from(value.mantissa()).ok()
 }
 
+/// The JSON a column written with `value` reads back as: what [`from_row`] returns for it, without
+/// asking the database.
+pub fn from_sql(kind: &FieldKind, value: &SqlValue) -> Value {
+    match value {
+        SqlValue::String(Some(text)) => Value::String(text.to_string()),
+        SqlValue::ChronoDate(Some(date)) => Value::String(date.format("%Y-%m-%d").to_string()),
+        SqlValue::ChronoDateTimeUtc(Some(at)) => Value::String(format_datetime(**at)),
+        SqlValue::Decimal(Some(decimal)) => {
+            let mut decimal = **decimal;
+            if let FieldKind::Decimal { scale } = kind {
+                decimal.rescale(*scale);
+            }
+            Value::String(decimal.to_string())
+        }
+        SqlValue::BigInt(Some(number)) => match kind {
+            FieldKind::Decimal { scale } => {
+                let mut decimal = Decimal::new(*number, *scale);
+                decimal.rescale(*scale);
+                Value::String(decimal.to_string())
+            }
+            _ => Value::from(*number),
+        },
+        SqlValue::Double(Some(number)) => Value::from(*number),
+        SqlValue::Bool(Some(flag)) => Value::Bool(*flag),
+        SqlValue::Uuid(Some(id)) => Value::String(id.to_string()),
+        SqlValue::Json(Some(json)) => (**json).clone(),
+        _ => Value::Null,
+    }
+}
+
 /// Reads one column of a row as JSON.
 pub fn from_row(
     row: &QueryResult,

@@ -7,7 +7,6 @@
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::sea_query::{Alias, Cond, Expr, LockType, Order as SqlOrder, Query};
 use sea_orm::{ConnectionTrait, QueryResult, TransactionTrait};
-use serde_json::Value;
 use uuid::Uuid;
 
 use super::records::{Tx, scope};
@@ -31,8 +30,8 @@ pub struct AuditRow {
     pub from_state: Option<String>,
     pub to_state: Option<String>,
     pub comment: Option<String>,
-    /// `{"field": {"before": …, "after": …}}` for each field that changed.
-    pub changes: Value,
+    /// `{"field": {"before": …, "after": …}}` for each field that changed, as JSON text.
+    pub changes: String,
     pub owner_id: Option<Uuid>,
     pub org_unit_id: Option<Uuid>,
 }
@@ -112,6 +111,9 @@ const WEBHOOK_COLUMNS: [&str; 8] = [
     "created_at",
 ];
 
+/// Audit and outbox rows per INSERT statement.
+const APPEND_CHUNK: usize = 200;
+
 const AUDIT_COLUMNS: &[&str] = &[
     "id",
     "entity",
@@ -141,7 +143,7 @@ fn audit_row(row: &QueryResult) -> Result<AuditRow> {
         from_state: row.try_get("", "from_state")?,
         to_state: row.try_get("", "to_state")?,
         comment: row.try_get("", "comment")?,
-        changes: serde_json::from_str(&changes).unwrap_or(Value::Null),
+        changes,
         owner_id: row.try_get("", "owner_id")?,
         org_unit_id: row.try_get("", "org_unit_id")?,
     })
@@ -167,29 +169,30 @@ fn webhook_row(row: &QueryResult) -> Result<WebhookRow> {
 
 impl Tx<'_> {
     /// Appends history entries for changes made in this transaction.
-    pub async fn append_audit(&self, tenant_id: i64, rows: &[AuditRow]) -> Result<()> {
-        for chunk in rows.chunks(200) {
+    pub async fn append_audit(&self, tenant_id: i64, rows: Vec<AuditRow>) -> Result<()> {
+        let mut rows = rows.into_iter().peekable();
+        while rows.peek().is_some() {
             let mut insert = Query::insert();
             insert.into_table(t("audit_event")).columns(
                 std::iter::once("tenant_id")
                     .chain(AUDIT_COLUMNS.iter().copied())
                     .map(t),
             );
-            for row in chunk {
+            for row in rows.by_ref().take(APPEND_CHUNK) {
                 insert
                     .values([
                         tenant_id.into(),
                         row.id.into(),
-                        row.entity.clone().into(),
+                        row.entity.into(),
                         row.record_id.into(),
-                        row.kind.clone().into(),
+                        row.kind.into(),
                         row.actor.into(),
                         row.at.into(),
-                        row.transition.clone().into(),
-                        row.from_state.clone().into(),
-                        row.to_state.clone().into(),
-                        row.comment.clone().into(),
-                        row.changes.to_string().into(),
+                        row.transition.into(),
+                        row.from_state.into(),
+                        row.to_state.into(),
+                        row.comment.into(),
+                        row.changes.into(),
                         row.owner_id.into(),
                         row.org_unit_id.into(),
                     ])
@@ -201,8 +204,9 @@ impl Tx<'_> {
     }
 
     /// Queues events for delivery once this transaction commits.
-    pub async fn append_outbox(&self, rows: &[OutboxRow]) -> Result<()> {
-        for chunk in rows.chunks(200) {
+    pub async fn append_outbox(&self, rows: Vec<OutboxRow>) -> Result<()> {
+        let mut rows = rows.into_iter().peekable();
+        while rows.peek().is_some() {
             let mut insert = Query::insert();
             insert.into_table(t("outbox_event")).columns(
                 [
@@ -217,16 +221,16 @@ impl Tx<'_> {
                 ]
                 .map(t),
             );
-            for row in chunk {
+            for row in rows.by_ref().take(APPEND_CHUNK) {
                 insert
                     .values([
                         row.tenant_id.into(),
                         row.id.into(),
-                        row.entity.clone().into(),
+                        row.entity.into(),
                         row.record_id.into(),
-                        row.kind.clone().into(),
+                        row.kind.into(),
                         row.at.into(),
-                        row.payload.clone().into(),
+                        row.payload.into(),
                         false.into(),
                     ])
                     .map_err(|error| Error::Refused(error.to_string()))?;

@@ -13,10 +13,10 @@ use sea_orm::{
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-use super::codec::{from_row, system_kind, to_sql};
+use super::codec::{from_row, from_sql, system_kind, to_sql};
 use super::filter::{self, Filter, Order};
 use super::{Access, Error, Result, Rows, Store};
-use crate::model::{ChildDef, EntityDef, FieldDef, FieldIssue};
+use crate::model::{ChildDef, EntityDef, FieldDef, FieldIssue, FieldKind};
 
 /// A record: schema field names to JSON values, child tables as arrays, plus the system fields
 /// `id`, `owner_id`, `org_unit_id`, `state`, `version`, `created_at/by`, `updated_at/by`.
@@ -39,6 +39,15 @@ fn system_columns() -> impl Iterator<Item = &'static str> {
         .iter()
         .copied()
         .filter(|name| *name != "tenant_id")
+}
+
+/// Whether the entity or one of its child tables has a JSON field.
+fn holds_json(entity: &EntityDef) -> bool {
+    entity
+        .fields
+        .iter()
+        .chain(entity.children.iter().flat_map(|c| c.fields.iter()))
+        .any(|f| matches!(f.kind, FieldKind::Json))
 }
 
 /// Rows per INSERT statement; keeps the bound parameters far below both backends' limits.
@@ -108,12 +117,12 @@ fn field_values(
     fields: &[FieldDef],
     record: &Record,
     backend: DatabaseBackend,
-) -> Result<Vec<SimpleExpr>> {
+) -> Result<Vec<SqlValue>> {
     let mut issues = Vec::new();
     let mut values = Vec::with_capacity(fields.len());
     for field in fields {
         match to_sql(&field.kind, record.get(&field.name), backend) {
-            Ok(value) => values.push(SimpleExpr::Value(value)),
+            Ok(value) => values.push(value),
             Err(expected) => issues.push(FieldIssue::new(
                 format!("/{}", field.name),
                 "type",
@@ -237,7 +246,8 @@ impl Store {
     }
 
     /// Writes the child rows of several parents with multi-row inserts. With `replace`, the
-    /// parents' existing rows go first (an update); new parents have none (a create).
+    /// parents' existing rows go first (an update); new parents have none (a create). Returns
+    /// each parent's rows as a read returns them.
     async fn write_children<C: ConnectionTrait>(
         &self,
         db: &C,
@@ -245,7 +255,7 @@ impl Store {
         tenant_id: i64,
         parents: &[(Uuid, &[Value])],
         replace: bool,
-    ) -> Result<()> {
+    ) -> Result<Vec<Vec<Value>>> {
         if replace && !parents.is_empty() {
             let delete = Query::delete()
                 .from_table(Alias::new(&child.table))
@@ -272,6 +282,11 @@ impl Store {
             })
             .collect();
         let empty = Map::new();
+        let mut written: Vec<Vec<Value>> = parents
+            .iter()
+            .map(|(_, items)| Vec::with_capacity(items.len()))
+            .collect();
+        let mut parent_idx = 0;
         for chunk in rows.chunks(INSERT_CHUNK) {
             let mut insert = Query::insert();
             insert
@@ -281,7 +296,7 @@ impl Store {
                 let item = item.as_object().unwrap_or(&empty);
                 let mut row: Vec<SimpleExpr> =
                     vec![tenant_id.into(), (*parent_id).into(), (*idx as i32).into()];
-                row.extend(
+                let values =
                     field_values(&child.fields, item, self.backend).map_err(
                         |error| match error {
                             Error::Invalid { issues } => Error::Invalid {
@@ -295,15 +310,27 @@ impl Store {
                             },
                             other => other,
                         },
-                    )?,
-                );
+                    )?;
+                let mut read_back = Map::new();
+                for (field, value) in child.fields.iter().zip(&values) {
+                    let value = from_sql(&field.kind, value);
+                    if !value.is_null() {
+                        read_back.insert(field.name.clone(), value);
+                    }
+                }
+                // Rows come parent by parent; a parent with no rows has nothing to receive.
+                while parents[parent_idx].0 != *parent_id {
+                    parent_idx += 1;
+                }
+                written[parent_idx].push(Value::Object(read_back));
+                row.extend(values.into_iter().map(SimpleExpr::Value));
                 insert
                     .values(row)
                     .map_err(|error| Error::Refused(error.to_string()))?;
             }
             db.execute(self.backend.build(&insert)).await?;
         }
-        Ok(())
+        Ok(written)
     }
 
     /// Opens a write transaction: every change made through it lands together at
@@ -534,7 +561,8 @@ pub struct Expected<'a> {
 }
 
 impl Tx<'_> {
-    /// Inserts records: the caller owns them; their org unit is the caller's. Returns their ids.
+    /// Inserts records: the caller owns them; their org unit is the caller's. Returns them as a
+    /// read at every field level returns them (built from the values written, not read back).
     pub async fn insert_records(
         &mut self,
         access: &Access,
@@ -542,7 +570,7 @@ impl Tx<'_> {
         records: &[Record],
         initial_state: Option<&str>,
         now: DateTime<Utc>,
-    ) -> Result<Vec<Uuid>> {
+    ) -> Result<Vec<Record>> {
         if access.rows == Rows::None {
             return Err(Error::NotFound);
         }
@@ -561,6 +589,7 @@ impl Tx<'_> {
         .map(Alias::new)
         .collect();
         columns.extend(entity.fields.iter().map(|f| Alias::new(&f.name)));
+        let mut written: Vec<Record> = Vec::with_capacity(records.len());
         for (chunk_idx, chunk) in records.chunks(INSERT_CHUNK).enumerate() {
             let mut insert = Query::insert();
             insert
@@ -568,19 +597,31 @@ impl Tx<'_> {
                 .columns(columns.clone());
             for (offset, record) in chunk.iter().enumerate() {
                 let record_idx = chunk_idx * INSERT_CHUNK + offset;
-                let mut row: Vec<SimpleExpr> = vec![
-                    access.tenant_id.into(),
+                let system: [SqlValue; 9] = [
                     ids[record_idx].into(),
                     access.user_id.into(),
-                    SqlValue::Uuid(access.org_unit_id.map(Box::new)).into(),
-                    SqlValue::String(initial_state.map(|s| Box::new(s.to_string()))).into(),
+                    SqlValue::Uuid(access.org_unit_id.map(Box::new)),
+                    SqlValue::String(initial_state.map(|s| Box::new(s.to_string()))),
                     1i64.into(),
                     now.into(),
                     access.user_id.into(),
                     now.into(),
                     access.user_id.into(),
                 ];
-                row.extend(field_values(&entity.fields, record, backend)?);
+                let values = field_values(&entity.fields, record, backend)?;
+                let mut read_back = Record::new();
+                for (name, value) in system_columns().zip(&system) {
+                    let kind = system_kind(name).expect("system columns have kinds");
+                    read_back.insert(name.to_string(), from_sql(&kind, value));
+                }
+                for (field, value) in entity.fields.iter().zip(&values) {
+                    read_back.insert(field.name.clone(), from_sql(&field.kind, value));
+                }
+                written.push(read_back);
+                let row: Vec<SimpleExpr> = std::iter::once(access.tenant_id.into())
+                    .chain(system.into_iter().map(SimpleExpr::Value))
+                    .chain(values.into_iter().map(SimpleExpr::Value))
+                    .collect();
                 insert
                     .values(row)
                     .map_err(|error| Error::Refused(error.to_string()))?;
@@ -599,15 +640,45 @@ impl Tx<'_> {
                     _ => None,
                 })
                 .collect();
-            self.store
+            let mut rows = self
+                .store
                 .write_children(&self.tx, child, access.tenant_id, &parents, false)
-                .await?;
+                .await?
+                .into_iter();
+            for (record, source) in written.iter_mut().zip(records) {
+                let items = match source.get(&child.name) {
+                    Some(Value::Array(_)) => rows.next().unwrap_or_default(),
+                    _ => Vec::new(),
+                };
+                record.insert(child.name.clone(), Value::Array(items));
+            }
+        }
+        if backend == DatabaseBackend::Postgres && holds_json(entity) {
+            // jsonb orders object keys and rewrites numbers its own way: read those back.
+            let all = Access {
+                rows: Rows::All,
+                level: Access::ALL_LEVELS,
+                ..*access
+            };
+            let mut read = self.get_records(&all, entity, &ids).await?;
+            let position: HashMap<String, usize> = ids
+                .iter()
+                .enumerate()
+                .map(|(i, id)| (id.to_string(), i))
+                .collect();
+            read.sort_by_key(|r| {
+                r.get("id")
+                    .and_then(Value::as_str)
+                    .and_then(|id| position.get(id))
+                    .copied()
+            });
+            written = read;
         }
         self.grown.push((entity.table.clone(), ids.len() as u64));
         for child in &entity.children {
             self.grown.push((child.table.clone(), ids.len() as u64));
         }
-        Ok(ids)
+        Ok(written)
     }
 
     /// Records by id inside this transaction (the caller's scope applies as everywhere).
