@@ -12,9 +12,10 @@ mod related;
 mod schema;
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use async_graphql::dynamic::Schema;
+use async_graphql::parser::types::ExecutableDocument;
 use async_graphql::{ErrorExtensions, Response, ServerError};
 
 use crate::error::{Code, ErrorCode};
@@ -43,10 +44,19 @@ impl RequestContext {
     }
 }
 
-/// Schemas by the key of the enabled plugin set; tenants with the same modules share one.
+/// Query texts up to this length are parsed once and kept; longer ones are parsed every time.
+const CACHED_QUERY_BYTES: usize = 2048;
+
+/// Parsed queries kept at most (clients send a few fixed queries with variables); the cache
+/// starts over when it is full, so random texts cannot make it grow.
+const CACHED_QUERIES: usize = 256;
+
+/// Schemas by the key of the enabled plugin set; tenants with the same modules share one. Also
+/// the parsed form of recently seen query texts, which do not depend on the schema.
 #[derive(Default)]
 pub struct SchemaCache {
     schemas: RwLock<HashMap<String, Schema>>,
+    queries: Mutex<HashMap<String, ExecutableDocument>>,
 }
 
 impl std::fmt::Debug for SchemaCache {
@@ -78,6 +88,38 @@ impl SchemaCache {
         }
         schemas.insert(catalog.key.clone(), schema.clone());
         Ok(schema)
+    }
+
+    /// Gives the request the parsed form of its query, parsing each text once. A text that does
+    /// not parse is left alone: execution reports its syntax error as always. Validation still
+    /// runs on every request.
+    pub fn parse(&self, request: &mut async_graphql::Request) {
+        if request.query.len() > CACHED_QUERY_BYTES {
+            return;
+        }
+        let cached = self
+            .queries
+            .lock()
+            .expect("query cache lock")
+            .get(&request.query)
+            .cloned();
+        if let Some(document) = cached {
+            request.set_parsed_query(document);
+            return;
+        }
+        let Ok(document) = request.parsed_query().cloned() else {
+            return;
+        };
+        let mut queries = self.queries.lock().expect("query cache lock");
+        if queries.len() >= CACHED_QUERIES {
+            queries.clear();
+        }
+        queries.insert(request.query.clone(), document);
+    }
+
+    #[cfg(test)]
+    fn cached_queries(&self) -> usize {
+        self.queries.lock().expect("query cache lock").len()
     }
 }
 
@@ -212,6 +254,8 @@ pub async fn execute(
         catalog,
         locale,
     };
+    let mut request = request;
+    schemas.parse(&mut request);
     let request = request
         .data(schema::record_loader(context.clone()))
         .data(related::related_loader(context.clone()))
@@ -305,5 +349,34 @@ mod tests {
         assert_eq!(coded["payload"][0]["extensions"]["code"], "BAD_REQUEST");
         let ack = json!({"type": "connection_ack"}).to_string();
         assert_eq!(ensure_ws_codes(ack.clone()), ack);
+    }
+
+    #[test]
+    fn a_query_text_is_parsed_once_and_the_cache_stays_bounded() {
+        let cache = SchemaCache::default();
+        let query = "query($id: ID!) { crmCustomer(id: $id) { id name } }";
+        let mut first = async_graphql::Request::new(query);
+        cache.parse(&mut first);
+        assert_eq!(cache.cached_queries(), 1);
+        let mut second = async_graphql::Request::new(query);
+        cache.parse(&mut second);
+        assert_eq!(cache.cached_queries(), 1, "the same text is parsed once");
+        let parsed = second.parsed_query().expect("the cached document").clone();
+        let fresh = async_graphql::parser::parse_query(query).expect("parses");
+        assert_eq!(format!("{parsed:?}"), format!("{fresh:?}"));
+
+        let mut broken = async_graphql::Request::new("{ crmCustomer(id: ");
+        cache.parse(&mut broken);
+        assert_eq!(cache.cached_queries(), 1, "a syntax error is not kept");
+        let long = format!("{{ me {{ id }} }} #{}", "x".repeat(CACHED_QUERY_BYTES));
+        cache.parse(&mut async_graphql::Request::new(long));
+        assert_eq!(cache.cached_queries(), 1, "long texts are not kept");
+
+        for n in 0..CACHED_QUERIES + 10 {
+            cache.parse(&mut async_graphql::Request::new(format!(
+                "{{ me {{ id }} }} #{n}"
+            )));
+            assert!(cache.cached_queries() <= CACHED_QUERIES);
+        }
     }
 }
