@@ -238,7 +238,7 @@ pub async fn execute(
     schemas: &SchemaCache,
     principal: Arc<Principal>,
     locale: Locale,
-    request: async_graphql::Request,
+    mut request: async_graphql::Request,
 ) -> Response {
     let catalog = match kernel.catalog(principal.tenant_id).await {
         Ok(catalog) => catalog,
@@ -254,7 +254,6 @@ pub async fn execute(
         catalog,
         locale,
     };
-    let mut request = request;
     schemas.parse(&mut request);
     let request = request
         .data(schema::record_loader(context.clone()))

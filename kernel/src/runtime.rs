@@ -724,10 +724,7 @@ impl Kernel {
                 max = self.config.api.max_batch
             )));
         }
-        // Kept to microseconds, the precision both databases store, so the records returned
-        // equal what a later read returns.
-        let now =
-            DateTime::from_timestamp_micros(Utc::now().timestamp_micros()).unwrap_or_default();
+        let now = Utc::now();
         let records: Vec<Record> = inputs.into_iter().map(without_nulls).collect();
         let level = principal.level(&entity.qualified);
         if let Some(key) = records
