@@ -6,6 +6,7 @@
 
 mod aggregate;
 mod codec;
+mod daily;
 mod ddl;
 mod events;
 mod filter;

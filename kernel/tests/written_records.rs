@@ -4,11 +4,12 @@
 //! when `DATABASE_URL` names one.
 
 use chrono::{DateTime, Utc};
-use jingxi_kernel::config::StoreConfig;
 use jingxi_kernel::model::EntityDef;
-use jingxi_kernel::store::{Access, Rows, Store};
+use jingxi_kernel::store::{Access, Rows};
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
+
+mod common;
 
 fn entity(name: &str, with_json: bool) -> EntityDef {
     let mut properties = json!({
@@ -68,13 +69,7 @@ fn inputs(with_json: bool) -> Vec<Map<String, Value>> {
 }
 
 async fn check(url: &str, table: &str, with_json: bool) {
-    let store = Store::connect(&StoreConfig {
-        url: url.to_string(),
-        max_connections: 2,
-    })
-    .await
-    .expect("store");
-    store.migrate().await.expect("migrations");
+    let store = common::open_store(url).await;
     let entity = entity(table, with_json);
     store.ensure_tables(&entity).await.expect("tables");
     let access = Access {
@@ -130,12 +125,9 @@ async fn written_records_equal_what_sqlite_reads_back() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn written_records_equal_what_postgres_reads_back() {
-    let Ok(url) = std::env::var("DATABASE_URL") else {
+    let Some(url) = common::postgres_url() else {
         return;
     };
-    if !url.starts_with("postgres") {
-        return;
-    }
     let suffix = Uuid::now_v7().simple().to_string();
     check(&url, &format!("plain_{}", &suffix[20..]), false).await;
     check(&url, &format!("json_{}", &suffix[20..]), true).await;

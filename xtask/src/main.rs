@@ -218,7 +218,8 @@ fn test(extra: &[String]) -> anyhow::Result<()> {
     // Store-level tests that also speak to PostgreSQL when it is named.
     let mut store = cargo();
     store
-        .args(["test", "-p", "jingxi-kernel", "--test", "written_records"])
+        .args(["test", "-p", "jingxi-kernel"])
+        .args(["--test", "written_records", "--test", "daily_counts"])
         .args(extra)
         .env("DATABASE_URL", &url);
     run(&mut store)

@@ -123,6 +123,17 @@ impl Store {
             keys.push((field.clone(), kind));
         }
         let metrics = metrics.fields(entity, access.level)?;
+        if metrics.is_empty() {
+            if let Some(filter) = filter {
+                filter::check_size(filter)?;
+            }
+            if let Some(groups) = self
+                .daily_groups(access, entity, filter, group_by, max_groups)
+                .await?
+            {
+                return Ok(groups);
+            }
+        }
         let mut select = Query::select();
         select.from(Alias::new(table));
         for (i, (field, _)) in keys.iter().enumerate() {

@@ -71,7 +71,7 @@ fn unindexed_reference(entity: &EntityDef, field: &FieldDef) -> bool {
 }
 
 impl Store {
-    async fn existing_columns(&self, table: &str) -> Result<Option<HashSet<String>>> {
+    pub(super) async fn existing_columns(&self, table: &str) -> Result<Option<HashSet<String>>> {
         let statement = match self.backend {
             DatabaseBackend::Postgres => Statement::from_sql_and_values(
                 self.backend,
@@ -105,11 +105,21 @@ impl Store {
             .value(Alias::new("state"), initial)
             .and_where(Expr::col(Alias::new("state")).is_null())
             .to_owned();
-        Ok(self
+        let filled = self
             .db
             .execute(self.backend.build(&update))
             .await?
-            .rows_affected())
+            .rows_affected();
+        if filled > 0
+            && entity
+                .daily_counts
+                .iter()
+                .any(|d| d.by.iter().any(|f| f == "state"))
+        {
+            // The states changed outside the record writes that keep the counts.
+            self.refill_daily_counts(entity).await?;
+        }
+        Ok(filled)
     }
 
     /// Creates or extends the tables of one entity (main table and child tables) and its indexes.
@@ -224,7 +234,7 @@ impl Store {
                 }
             }
         }
-        Ok(())
+        self.ensure_daily_counts(entity).await
     }
 }
 

@@ -57,7 +57,7 @@ const MAX_FILTER_VALUES: usize = 5000;
 const MAX_LIKE_CHARS: usize = 1000;
 
 /// Refuses filters too deep, too wide or binding too many values before any SQL is built.
-fn check_size(filter: &Filter) -> Result<()> {
+pub(super) fn check_size(filter: &Filter) -> Result<()> {
     fn walk(filter: &Filter, depth: usize, nodes: &mut usize, values: &mut usize) -> Result<()> {
         let too_big = |message: String| Error::BadFilter {
             field: String::new(),

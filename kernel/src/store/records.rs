@@ -14,6 +14,7 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use super::codec::{from_row, from_sql, system_kind, to_sql};
+use super::daily::{Tally, counted_columns};
 use super::filter::{self, Filter, Order};
 use super::{Access, Error, Result, Rows, Store};
 use crate::model::{ChildDef, EntityDef, FieldDef, FieldIssue, FieldKind};
@@ -496,6 +497,12 @@ impl Store {
         if access.rows == Rows::None {
             return Ok(0);
         }
+        if let Some(filter) = filter {
+            filter::check_size(filter)?;
+        }
+        if let Some(groups) = self.daily_groups(access, entity, filter, &[], 1).await? {
+            return Ok(groups.iter().map(|group| group.count).sum());
+        }
         let mut select = Query::select();
         select
             .from(Alias::new(&entity.table))
@@ -547,6 +554,14 @@ impl std::fmt::Debug for Tx<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Tx").finish_non_exhaustive()
     }
+}
+
+/// A record as an update or delete finds it.
+struct Current {
+    version: i64,
+    state: Option<String>,
+    /// The values of the columns its daily counts count it by (`state` among them if counted).
+    counted: Record,
 }
 
 /// What an update expects to find, and the state it moves the record to.
@@ -631,6 +646,13 @@ impl Tx<'_> {
                 .await
                 .map_err(|error| duplicate(error, entity))?;
         }
+        if !entity.daily_counts.is_empty() {
+            let mut tally = Tally::default();
+            for record in &written {
+                tally.add(entity, access.tenant_id, record, 1, backend);
+            }
+            tally.write(&self.tx, entity, backend).await?;
+        }
         for child in &entity.children {
             let parents: Vec<(Uuid, &[Value])> = records
                 .iter()
@@ -711,8 +733,12 @@ impl Tx<'_> {
         now: DateTime<Utc>,
     ) -> Result<i64> {
         let backend = self.store.backend;
-        let (actual, state) = self
-            .current_version(access, entity, id)
+        let Current {
+            version: actual,
+            state,
+            counted: before,
+        } = self
+            .current(access, entity, id)
             .await?
             .ok_or(Error::NotFound)?;
         let expected_version = expected.version;
@@ -761,6 +787,21 @@ impl Tx<'_> {
                 actual: actual + 1,
             });
         }
+        if !entity.daily_counts.is_empty() {
+            let mut after: Record = counted_columns(entity)
+                .into_iter()
+                .map(|(name, _)| {
+                    let value = record.get(&name).cloned().unwrap_or(Value::Null);
+                    (name, value)
+                })
+                .collect();
+            let state = expected.new_state.map(str::to_string).or(state);
+            after.insert("state".into(), state.map_or(Value::Null, Value::String));
+            let mut tally = Tally::default();
+            tally.add(entity, access.tenant_id, &before, -1, backend);
+            tally.add(entity, access.tenant_id, &after, 1, backend);
+            tally.write(&self.tx, entity, backend).await?;
+        }
         for child in &entity.children {
             if let Some(Value::Array(items)) = record.get(&child.name) {
                 self.store
@@ -777,30 +818,43 @@ impl Tx<'_> {
         Ok(actual + 1)
     }
 
-    async fn current_version(
+    /// The record's version and state, and the values its daily counts count it by, locked
+    /// against concurrent writers on PostgreSQL.
+    async fn current(
         &self,
         access: &Access,
         entity: &EntityDef,
         id: Uuid,
-    ) -> Result<Option<(i64, Option<String>)>> {
+    ) -> Result<Option<Current>> {
+        let counted = counted_columns(entity);
         let mut select = Query::select();
         select
             .from(Alias::new(&entity.table))
             .column((Alias::new(&entity.table), Alias::new("version")))
-            .column((Alias::new(&entity.table), Alias::new("state")))
+            .column((Alias::new(&entity.table), Alias::new("state")));
+        for (name, _) in counted.iter().filter(|(name, _)| name != "state") {
+            select.column((Alias::new(&entity.table), Alias::new(name)));
+        }
+        select
             .cond_where(scope(&entity.table, access))
             .and_where(col(&entity.table, "id").eq(id));
         if self.store.is_postgres() {
             // Concurrent writers of one record queue here instead of both reading a version.
             select.lock(sea_orm::sea_query::LockType::Update);
         }
-        match self.tx.query_one(self.store.backend.build(&select)).await? {
-            Some(row) => Ok(Some((
-                row.try_get("", "version")?,
-                row.try_get("", "state")?,
-            ))),
-            None => Ok(None),
+        let backend = self.store.backend;
+        let Some(row) = self.tx.query_one(backend.build(&select)).await? else {
+            return Ok(None);
+        };
+        let mut values = Record::new();
+        for (name, kind) in &counted {
+            values.insert(name.clone(), from_row(&row, name, kind, backend)?);
         }
+        Ok(Some(Current {
+            version: row.try_get("", "version")?,
+            state: row.try_get("", "state")?,
+            counted: values,
+        }))
     }
 
     /// Deletes one record and its child rows. `Ok(false)` when the caller cannot reach it.
@@ -811,6 +865,13 @@ impl Tx<'_> {
         id: Uuid,
     ) -> Result<bool> {
         let backend = self.store.backend;
+        let mut tally = Tally::default();
+        if !entity.daily_counts.is_empty() {
+            match self.current(access, entity, id).await? {
+                Some(current) => tally.add(entity, access.tenant_id, &current.counted, -1, backend),
+                None => return Ok(false),
+            }
+        }
         let delete = Query::delete()
             .from_table(Alias::new(&entity.table))
             .cond_where(scope(&entity.table, access))
@@ -819,6 +880,9 @@ impl Tx<'_> {
         let result = self.tx.execute(backend.build(&delete)).await?;
         if result.rows_affected() == 0 {
             return Ok(false);
+        }
+        if !tally.is_empty() {
+            tally.write(&self.tx, entity, backend).await?;
         }
         for child in &entity.children {
             let delete = Query::delete()

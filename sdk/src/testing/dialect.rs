@@ -303,6 +303,49 @@ impl Entity {
                 ));
             }
         }
+        for count in schema["x-jingxi"]["dailyCounts"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            let shape = |column: &str| {
+                table
+                    .properties
+                    .iter()
+                    .find(|(name, _)| name == column)
+                    .map(|(_, shape)| shape)
+            };
+            let day = count["day"].as_str().unwrap_or_default();
+            if !matches!(shape(day), Some(Shape::Date | Shape::DateTime)) {
+                problems.push(format!(
+                    "{name}: daily count {count} does not count by a date or date-time property"
+                ));
+            }
+            let countable = |column: &str| {
+                column == "state"
+                    || matches!(
+                        shape(column),
+                        Some(
+                            Shape::Text { .. }
+                                | Shape::Enum(_)
+                                | Shape::Date
+                                | Shape::Integer { .. }
+                                | Shape::Boolean
+                                | Shape::Ref(_)
+                        )
+                    )
+            };
+            if !count["by"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .all(|column| column.as_str().is_some_and(countable))
+            {
+                problems.push(format!(
+                    "{name}: daily count {count} keeps apart a missing property or one that is not text, a date, an integer, a boolean or a reference"
+                ));
+            }
+        }
         Entity {
             name: name.to_string(),
             table,
@@ -727,7 +770,8 @@ mod tests {
                 "BadName": {"type": "boolean", "title": "布尔", "x-jingxi": en("Flag")}
             },
             "x-jingxi": {"i18n": {"en": {"title": "Test"}}, "prefix": "TST", "titleField": "title",
-                "indexes": [["name", "state"], ["lines"], ["tenant_id"]]}
+                "indexes": [["name", "state"], ["lines"], ["tenant_id"]],
+                "dailyCounts": [{"day": "name", "by": []}, {"day": "missing", "by": ["price"]}]}
         });
         let known_refs: BTreeSet<String> = ["kernel.user".to_string()].into();
         let problems =
@@ -744,6 +788,8 @@ mod tests {
             "test: titleField title is not a property",
             r#"test: index ["lines"] names a missing or non-scalar property or system column"#,
             r#"test: index ["tenant_id"] names a missing or non-scalar property or system column"#,
+            r#"test: daily count {"day":"name","by":[]} does not count by a date or date-time property"#,
+            r#"test: daily count {"day":"missing","by":["price"]} keeps apart a missing property or one that is not text, a date, an integer, a boolean or a reference"#,
         ] {
             assert!(
                 problems.iter().any(|problem| problem == expected),
