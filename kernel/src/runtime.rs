@@ -306,8 +306,11 @@ impl Kernel {
             }
             self.check_upgrade(&existing.def, &def)?;
         }
+        let mut newly_counted = Vec::new();
         for entity in &def.entities {
-            self.store.ensure_tables(entity).await?;
+            if !self.store.ensure_tables(entity).await?.is_empty() {
+                newly_counted.push(entity.qualified.clone());
+            }
             if let Some(workflow) = &entity.workflow {
                 self.store
                     .fill_missing_state(entity, &workflow.initial)
@@ -328,6 +331,15 @@ impl Kernel {
             .insert(installed.def.id.clone(), installed.clone());
         self.catalogs.write().expect("catalog lock").clear();
         self.sweep_plugin_cache();
+        for entity in installed
+            .def
+            .entities
+            .iter()
+            .filter(|entity| newly_counted.contains(&entity.qualified))
+        {
+            // Requests that began under the previous definition wrote without counting.
+            self.store.refill_daily_counts(entity).await?;
+        }
         Ok(installed)
     }
 

@@ -518,7 +518,20 @@ async fn counts_are_filled_then_read(url: &str, table: &str) {
     tx.commit().await.expect("commit");
 
     let counted = entity(table, true);
-    store.ensure_tables(&counted).await.expect("daily tables");
+    let created = store.ensure_tables(&counted).await.expect("daily tables");
+    assert_eq!(
+        created.len(),
+        2,
+        "two daily counts, two new tables: {created:?}"
+    );
+    assert!(
+        store
+            .ensure_tables(&counted)
+            .await
+            .expect("again")
+            .is_empty(),
+        "made once"
+    );
     let one_day = Filter::And(vec![
         field("received_at", Op::Gte(midnight(day))),
         field(
@@ -595,6 +608,12 @@ async fn counts_are_filled_then_read(url: &str, table: &str) {
         count(by_title, Rows::All).await,
         0,
         "uncounted fields read the records"
+    );
+    store.refill_daily_counts(&counted).await.expect("refill");
+    assert_eq!(
+        count(one_day.clone(), Rows::All).await,
+        0,
+        "refilled from the records"
     );
 }
 

@@ -305,17 +305,18 @@ fn plan<'a>(
 }
 
 impl Store {
-    /// Creates and fills the daily-count tables of `entity` that do not exist yet. Each table is
-    /// created and filled in one transaction, so a failure leaves no half-filled table behind.
-    /// Runs under the write lock (from `ensure_tables`), so no write slips between the fill and
-    /// the first counted write.
-    pub(super) async fn ensure_daily_counts(&self, entity: &EntityDef) -> Result<()> {
+    /// Creates and fills the daily-count tables of `entity` that do not exist yet, and returns
+    /// their names. Each table is created and filled in one transaction, so a failure leaves no
+    /// half-filled table behind. Runs under the write lock (from `ensure_tables`).
+    pub(super) async fn ensure_daily_counts(&self, entity: &EntityDef) -> Result<Vec<String>> {
+        let mut created = Vec::new();
         for daily in &entity.daily_counts {
             if self.existing_columns(&daily.table).await?.is_some() {
                 continue;
             }
             let backend = self.backend;
             let tx = self.db.begin().await?;
+            self.hold_writers(&tx, entity).await?;
             let mut create = Table::create();
             create
                 .table(Alias::new(&daily.table))
@@ -349,6 +350,18 @@ impl Store {
             let counted = self.fill_daily_count(&tx, entity, daily).await?;
             tx.commit().await?;
             tracing::info!(table = %daily.table, records = counted, "daily counts filled from the records");
+            created.push(daily.table.clone());
+        }
+        Ok(created)
+    }
+
+    /// Keeps other writers of the entity's records out until `tx` ends, so that a fill counts a
+    /// set of records that does not move. SQLite has one writer, and the caller holds the write
+    /// lock; PostgreSQL takes a lock that waits for running writers and holds off new ones.
+    async fn hold_writers(&self, tx: &impl ConnectionTrait, entity: &EntityDef) -> Result<()> {
+        if self.backend == DatabaseBackend::Postgres {
+            let lock = format!("LOCK TABLE \"{}\" IN SHARE MODE", entity.table);
+            tx.execute_unprepared(&lock).await?;
         }
         Ok(())
     }
@@ -419,11 +432,19 @@ impl Store {
         Ok(counted)
     }
 
-    /// Empties and refills every daily-count table of `entity`, for a change that bypassed the
-    /// record writes (a schema migration).
-    pub(super) async fn refill_daily_counts(&self, entity: &EntityDef) -> Result<()> {
+    /// Empties and refills every daily-count table of `entity` from the records. The kernel
+    /// calls it after a plugin that adds daily counts is in place: writes that still used the
+    /// previous definition while the counts were first filled are counted then.
+    pub async fn refill_daily_counts(&self, entity: &EntityDef) -> Result<()> {
+        let _guard = self.write_guard().await;
+        self.refill_daily_counts_locked(entity).await
+    }
+
+    /// [`Store::refill_daily_counts`] for a caller that holds the write lock.
+    pub(super) async fn refill_daily_counts_locked(&self, entity: &EntityDef) -> Result<()> {
         for daily in &entity.daily_counts {
             let tx = self.db.begin().await?;
+            self.hold_writers(&tx, entity).await?;
             let delete = Query::delete()
                 .from_table(Alias::new(&daily.table))
                 .to_owned();

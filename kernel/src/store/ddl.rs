@@ -117,13 +117,14 @@ impl Store {
                 .any(|d| d.by.iter().any(|f| f == "state"))
         {
             // The states changed outside the record writes that keep the counts.
-            self.refill_daily_counts(entity).await?;
+            self.refill_daily_counts_locked(entity).await?;
         }
         Ok(filled)
     }
 
-    /// Creates or extends the tables of one entity (main table and child tables) and its indexes.
-    pub async fn ensure_tables(&self, entity: &EntityDef) -> Result<()> {
+    /// Creates or extends the tables of one entity (main table and child tables) and its indexes,
+    /// and creates and fills its daily counts. Returns the daily-count tables it created.
+    pub async fn ensure_tables(&self, entity: &EntityDef) -> Result<Vec<String>> {
         let backend = self.backend;
         let _guard = self.write_guard().await;
         match self.existing_columns(&entity.table).await? {
