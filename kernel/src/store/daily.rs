@@ -111,28 +111,26 @@ impl Tally {
             // A record without a day is in no day's count; bounded counts never include it.
             return;
         };
-        {
-            let values: Vec<Value> = daily
-                .by
-                .iter()
-                .map(|name| {
-                    let kind = kind(entity, name);
-                    to_sql(&kind, record.get(name), backend)
-                        .map(|sql| from_sql(&kind, &sql))
-                        .unwrap_or(Value::Null)
-                })
-                .collect();
-            let key = format!("{day}|{}", Value::Array(values.clone()));
-            let change = self
-                .changes
-                .entry((daily_idx, tenant_id, key))
-                .or_insert(Change {
-                    day,
-                    values,
-                    delta: 0,
-                });
-            change.delta += delta;
-        }
+        let values: Vec<Value> = daily
+            .by
+            .iter()
+            .map(|name| {
+                let kind = kind(entity, name);
+                to_sql(&kind, record.get(name), backend)
+                    .map(|sql| from_sql(&kind, &sql))
+                    .unwrap_or(Value::Null)
+            })
+            .collect();
+        let key = format!("{day}|{}", Value::Array(values.clone()));
+        let change = self
+            .changes
+            .entry((daily_idx, tenant_id, key))
+            .or_insert(Change {
+                day,
+                values,
+                delta: 0,
+            });
+        change.delta += delta;
     }
 
     /// Writes the changes: adds each delta to its counter, creating counters as needed.
