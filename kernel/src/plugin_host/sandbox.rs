@@ -47,9 +47,11 @@ pub(super) fn engine_config(memory_bytes: usize, slots: u32, fuel: bool, pooling
         // Proposals no plugin needs stay off, shrinking what untrusted code can reach.
         .wasm_memory64(false)
         .wasm_gc(false)
-        // Copy-on-write images cost page faults on every fresh instance; plugins are small, so a
-        // plain copy of their data segments into a resident slot is faster.
-        .memory_init_cow(false);
+        // Where the pool can find the pages a call dirtied (below), a copy-on-write image of the
+        // data segments is faster: a fresh instance then copies back only the data pages the last
+        // call wrote, not all of them. Without that scan, resetting an image costs page faults on
+        // every call, and a plain copy into a resident slot is faster.
+        .memory_init_cow(pooling && dirty_page_scan());
     if pooling {
         let mut pool = PoolingAllocationConfig::new();
         pool.total_component_instances(slots)
@@ -63,11 +65,29 @@ pub(super) fn engine_config(memory_bytes: usize, slots: u32, fuel: bool, pooling
             .linear_memory_keep_resident(KEEP_RESIDENT.min(memory_bytes))
             .table_keep_resident(64 * 1024)
             // Linux 6.7+: reset only the pages a call dirtied instead of the whole resident part.
-            .pagemap_scan(wasmtime::Enabled::Auto)
+            .pagemap_scan(if dirty_page_scan() {
+                wasmtime::Enabled::Yes
+            } else {
+                wasmtime::Enabled::No
+            })
             .max_unused_warm_slots(MAX_UNUSED_WARM_SLOTS.min(slots));
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     }
     config
+}
+
+/// Whether the kernel offers the `PAGEMAP_SCAN` ioctl (Linux 6.7 and later), with which the pool
+/// resets only the pages of a memory that a call dirtied.
+fn dirty_page_scan() -> bool {
+    static AVAILABLE: std::sync::LazyLock<bool> = std::sync::LazyLock::new(|| {
+        let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+        let mut numbers = release
+            .split(|c: char| !c.is_ascii_digit())
+            .map(|part| part.parse::<u32>().unwrap_or(0));
+        let (major, minor) = (numbers.next().unwrap_or(0), numbers.next().unwrap_or(0));
+        cfg!(target_os = "linux") && (major, minor) >= (6, 7)
+    });
+    *AVAILABLE
 }
 
 /// Builds the engine, with the pooling allocator when the address space allows it.
