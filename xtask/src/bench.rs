@@ -246,6 +246,21 @@ where
     figures
 }
 
+/// Asks for crm's complaint acceptance timeliness over the days `from` to `to`; true when it
+/// answers with complaints counted.
+async fn acceptance_timeliness(
+    client: &reqwest::Client,
+    url: &str,
+    token: &str,
+    from: &str,
+    to: &str,
+) -> bool {
+    let query = "query($from: Date!, $to: Date!) { kpi(id: \"crm.complaint_accept_timeliness\", from: $from, to: $to) { value denominator } }";
+    graphql(client, url, token, query, json!({"from": from, "to": to}))
+        .await
+        .is_some_and(|d| d["kpi"]["denominator"].as_str().is_some_and(|n| n != "0"))
+}
+
 async fn graphql(
     client: &reqwest::Client,
     url: &str,
@@ -660,34 +675,43 @@ async fn bench_database(database: &str, options: &Options) -> anyhow::Result<Dat
     if options.runs(7) {
         let (client, url, token) = (client.clone(), url.clone(), token.clone());
         scenarios.push(
-            drive("7. KPI: complaint acceptance timeliness, one month", options.clients, options.seconds, pid, move |n| {
-                let (client, url, token) = (client.clone(), url.clone(), token.clone());
-                async move {
-                    let month = n as usize % 12 + 1;
-                    let last = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][month - 1];
-                    let query = "query($from: Date!, $to: Date!) { kpi(id: \"crm.complaint_accept_timeliness\", from: $from, to: $to) { value denominator } }";
-                    let variables = json!({"from": format!("2026-{month:02}-01"), "to": format!("2026-{month:02}-{last}")});
-                    graphql(&client, &url, &token, query, variables)
-                        .await
-                        .is_some_and(|d| d["kpi"]["denominator"].as_str().is_some_and(|n| n != "0"))
-                }
-            })
+            drive(
+                "7. KPI: complaint acceptance timeliness, one month",
+                options.clients,
+                options.seconds,
+                pid,
+                move |n| {
+                    let (client, url, token) = (client.clone(), url.clone(), token.clone());
+                    async move {
+                        let month = n as usize % 12 + 1;
+                        let last = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][month - 1];
+                        let (from, to) = (
+                            format!("2026-{month:02}-01"),
+                            format!("2026-{month:02}-{last}"),
+                        );
+                        acceptance_timeliness(&client, &url, &token, &from, &to).await
+                    }
+                },
+            )
             .await,
         );
     }
     if options.runs(8) {
         let (client, url, token) = (client.clone(), url.clone(), token.clone());
         scenarios.push(
-            drive("8. KPI: complaint acceptance timeliness, whole year", options.clients, options.seconds, pid, move |_| {
-                let (client, url, token) = (client.clone(), url.clone(), token.clone());
-                async move {
-                    let query = "query($from: Date!, $to: Date!) { kpi(id: \"crm.complaint_accept_timeliness\", from: $from, to: $to) { value denominator } }";
-                    let variables = json!({"from": "2026-01-01", "to": "2026-12-31"});
-                    graphql(&client, &url, &token, query, variables)
-                        .await
-                        .is_some_and(|d| d["kpi"]["denominator"].as_str().is_some_and(|n| n != "0"))
-                }
-            })
+            drive(
+                "8. KPI: complaint acceptance timeliness, whole year",
+                options.clients,
+                options.seconds,
+                pid,
+                move |_| {
+                    let (client, url, token) = (client.clone(), url.clone(), token.clone());
+                    async move {
+                        acceptance_timeliness(&client, &url, &token, "2026-01-01", "2026-12-31")
+                            .await
+                    }
+                },
+            )
             .await,
         );
     }

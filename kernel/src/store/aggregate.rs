@@ -123,16 +123,12 @@ impl Store {
             keys.push((field.clone(), kind));
         }
         let metrics = metrics.fields(entity, access.level)?;
-        if metrics.is_empty() {
-            if let Some(filter) = filter {
-                filter::check_size(filter)?;
-            }
-            if let Some(groups) = self
+        if metrics.is_empty()
+            && let Some(groups) = self
                 .daily_groups(access, entity, filter, group_by, max_groups)
                 .await?
-            {
-                return Ok(groups);
-            }
+        {
+            return Ok(groups);
         }
         let mut select = Query::select();
         select.from(Alias::new(table));

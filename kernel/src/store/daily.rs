@@ -308,7 +308,7 @@ impl Store {
     /// half-filled table behind. Runs under the write lock (from `ensure_tables`).
     pub(super) async fn ensure_daily_counts(&self, entity: &EntityDef) -> Result<Vec<String>> {
         let mut created = Vec::new();
-        for daily in &entity.daily_counts {
+        for (daily_idx, daily) in entity.daily_counts.iter().enumerate() {
             if self.existing_columns(&daily.table).await?.is_some() {
                 continue;
             }
@@ -345,7 +345,7 @@ impl Store {
                 .col(Alias::new("day"))
                 .to_owned();
             tx.execute(backend.build(&by_day)).await?;
-            let counted = self.fill_daily_count(&tx, entity, daily).await?;
+            let counted = self.fill_daily_count(&tx, entity, daily_idx).await?;
             tx.commit().await?;
             tracing::info!(table = %daily.table, records = counted, "daily counts filled from the records");
             created.push(daily.table.clone());
@@ -364,25 +364,21 @@ impl Store {
         Ok(())
     }
 
-    /// Counts every record of every tenant into the (empty) table of `daily`, reading the records
-    /// in pages along the primary key.
+    /// Counts every record of every tenant into the (empty) table of the entity's daily count
+    /// `daily_idx`, reading the records in pages along the primary key.
     async fn fill_daily_count(
         &self,
         db: &impl ConnectionTrait,
         entity: &EntityDef,
-        daily: &DailyCount,
+        daily_idx: usize,
     ) -> Result<u64> {
+        let daily = &entity.daily_counts[daily_idx];
         let backend = self.backend;
         let table = entity.table.as_str();
         let columns: Vec<(String, FieldKind)> = std::iter::once(&daily.day)
             .chain(&daily.by)
             .map(|name| (name.clone(), kind(entity, name)))
             .collect();
-        let daily_idx = entity
-            .daily_counts
-            .iter()
-            .position(|known| known == daily)
-            .expect("the daily count is the entity's");
         let mut tally = Tally::default();
         let mut after: Option<(i64, uuid::Uuid)> = None;
         let mut counted = 0u64;
@@ -440,14 +436,14 @@ impl Store {
 
     /// [`Store::refill_daily_counts`] for a caller that holds the write lock.
     pub(super) async fn refill_daily_counts_locked(&self, entity: &EntityDef) -> Result<()> {
-        for daily in &entity.daily_counts {
+        for (daily_idx, daily) in entity.daily_counts.iter().enumerate() {
             let tx = self.db.begin().await?;
             self.hold_writers(&tx, entity).await?;
             let delete = Query::delete()
                 .from_table(Alias::new(&daily.table))
                 .to_owned();
             tx.execute(self.backend.build(&delete)).await?;
-            self.fill_daily_count(&tx, entity, daily).await?;
+            self.fill_daily_count(&tx, entity, daily_idx).await?;
             tx.commit().await?;
         }
         Ok(())
@@ -468,6 +464,7 @@ impl Store {
         let (Rows::All, Some(filter)) = (&access.rows, filter) else {
             return Ok(None);
         };
+        filter::check_size(filter)?;
         let Some(plan) = plan(entity, filter, group_by, access.level) else {
             return Ok(None);
         };
