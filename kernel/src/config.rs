@@ -88,6 +88,8 @@ pub struct StoreConfig {
     pub url: String,
     /// Connections in the pool.
     pub max_connections: u32,
+    /// SQLite only: the page cache of each connection, in MiB (0 keeps SQLite's 2 MB).
+    pub sqlite_cache_mib: u32,
 }
 
 impl Default for StoreConfig {
@@ -95,6 +97,7 @@ impl Default for StoreConfig {
         StoreConfig {
             url: "sqlite://jingxi-data/jingxi.db?mode=rwc".into(),
             max_connections: 16,
+            sqlite_cache_mib: 16,
         }
     }
 }

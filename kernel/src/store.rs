@@ -15,6 +15,7 @@ mod records;
 mod related;
 
 use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use sea_orm::sqlx::sqlite::{
@@ -45,6 +46,9 @@ pub struct Store {
     /// SQLite allows one writer; taking this lock first avoids `SQLITE_BUSY` between our own
     /// transactions. PostgreSQL needs none.
     write_lock: Option<std::sync::Arc<tokio::sync::Mutex<()>>>,
+    /// SQLite: copies the write-ahead log into the database file after writes, off the writer's
+    /// path.
+    checkpoints: Option<std::sync::Arc<Checkpoints>>,
     /// Rows inserted per table since its statistics were last refreshed.
     growth: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, Growth>>>,
 }
@@ -135,7 +139,18 @@ impl Store {
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)
                 .busy_timeout(Duration::from_secs(10))
-                .foreign_keys(false);
+                .foreign_keys(false)
+                // A batch's statements roll back one by one through a statement journal: keep
+                // it in memory rather than in a temporary file.
+                .pragma("temp_store", "memory")
+                // A batch of 500 records dirties more pages than the default 2 MiB cache holds,
+                // which then spills them into the log before the commit.
+                .pragma("cache_size", sqlite_cache_size(config.sqlite_cache_mib))
+                // The committing writer no longer copies the log into the database file while
+                // holding the write lock; `Checkpoints` does it after the write.
+                .pragma("wal_autocheckpoint", "0")
+                // Once restarted, the log file is cut back to this size.
+                .pragma("journal_size_limit", (64 * 1024 * 1024).to_string());
             // An embedded file cannot drop a connection: no ping before every statement (with
             // it, each statement cost a second round trip to SQLite's worker thread).
             let pool = SqlitePoolOptions::new()
@@ -151,6 +166,7 @@ impl Store {
                 db,
                 backend: DatabaseBackend::Sqlite,
                 write_lock: Some(std::sync::Arc::new(tokio::sync::Mutex::new(()))),
+                checkpoints: Some(Default::default()),
                 growth: Default::default(),
             })
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
@@ -163,6 +179,7 @@ impl Store {
                 db,
                 backend: DatabaseBackend::Postgres,
                 write_lock: None,
+                checkpoints: None,
                 growth: Default::default(),
             })
         } else {
@@ -222,11 +239,93 @@ impl Store {
         self.backend == DatabaseBackend::Postgres
     }
 
-    async fn write_guard(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+    /// On SQLite, the single-writer lock; the log is checkpointed once it is released.
+    async fn write_guard(&self) -> Option<WriteGuard<'_>> {
         match &self.write_lock {
-            Some(lock) => Some(lock.lock().await),
+            Some(lock) => Some(WriteGuard {
+                _lock: lock.lock().await,
+                store: self,
+            }),
             None => None,
         }
+    }
+
+    /// Copies the log into the database file in the background, at most once per
+    /// [`CHECKPOINT_INTERVAL`]. Most of it is copied while writers go on; the rest with writers
+    /// held off, so the log ends fully copied and the next writer starts it again from the
+    /// beginning (if writers never paused, the log would grow without end).
+    fn after_write(&self) {
+        let (Some(checkpoints), Some(write_lock)) = (&self.checkpoints, &self.write_lock) else {
+            return;
+        };
+        checkpoints.pending.store(true, Ordering::Release);
+        if checkpoints.running.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            checkpoints.running.store(false, Ordering::Release);
+            return;
+        };
+        let (db, checkpoints, write_lock) =
+            (self.db.clone(), checkpoints.clone(), write_lock.clone());
+        runtime.spawn(async move {
+            loop {
+                while checkpoints.pending.swap(false, Ordering::AcqRel) {
+                    tokio::time::sleep(CHECKPOINT_INTERVAL).await;
+                    let mut result = db.execute_unprepared(CHECKPOINT).await;
+                    if result.is_ok() {
+                        // Not `write_guard`: releasing that would schedule another checkpoint.
+                        let _writers_wait = write_lock.lock().await;
+                        result = db.execute_unprepared(CHECKPOINT).await;
+                    }
+                    if let Err(error) = result {
+                        tracing::warn!(%error, "checkpointing the SQLite log failed");
+                    }
+                }
+                checkpoints.running.store(false, Ordering::Release);
+                // A write that ended after the last look, while this task still ran, left
+                // its checkpoint to it.
+                if !checkpoints.pending.load(Ordering::Acquire)
+                    || checkpoints.running.swap(true, Ordering::AcqRel)
+                {
+                    break;
+                }
+            }
+        });
+    }
+}
+
+/// A checkpoint that waits for no reader or writer: it copies what it can.
+const CHECKPOINT: &str = "PRAGMA wal_checkpoint(PASSIVE)";
+
+/// SQLite's `cache_size` for a cache of `mib` MiB (negative: in KiB); 0 keeps SQLite's default.
+fn sqlite_cache_size(mib: u32) -> String {
+    match mib {
+        0 => "-2000".into(),
+        mib => format!("-{}", u64::from(mib) * 1024),
+    }
+}
+
+/// The least time between two checkpoints of the SQLite log: the writes in between are copied
+/// together.
+const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(200);
+
+/// Whether a checkpoint task runs, and whether a write ended since it last looked.
+#[derive(Debug, Default)]
+struct Checkpoints {
+    running: AtomicBool,
+    pending: AtomicBool,
+}
+
+/// The SQLite single-writer lock; releasing it schedules a checkpoint of what was written.
+pub(crate) struct WriteGuard<'s> {
+    _lock: tokio::sync::MutexGuard<'s, ()>,
+    store: &'s Store,
+}
+
+impl Drop for WriteGuard<'_> {
+    fn drop(&mut self) {
+        self.store.after_write();
     }
 }
 

@@ -168,6 +168,7 @@ static WORLD: LazyLock<World> = LazyLock::new(|| {
         let store = Store::connect(&StoreConfig {
             url,
             max_connections: 4,
+            ..StoreConfig::default()
         })
         .await
         .expect("store");

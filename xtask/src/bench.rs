@@ -109,8 +109,12 @@ impl Drop for Server {
 const PORT: u16 = 18_190;
 const CEILING_PORT: u16 = 18_191;
 
+/// The server measured: `JINGXI_BENCH_SERVER` if set (to compare two builds back to back), else
+/// the release build.
 fn jingxi_binary() -> PathBuf {
-    target_dir().join("release").join("jingxi")
+    std::env::var_os("JINGXI_BENCH_SERVER")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| target_dir().join("release").join("jingxi"))
 }
 
 fn rss_mib(pid: u32) -> f64 {

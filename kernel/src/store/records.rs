@@ -543,7 +543,7 @@ pub(super) fn sort(
 pub struct Tx<'s> {
     pub(super) store: &'s Store,
     pub(super) tx: DatabaseTransaction,
-    _guard: Option<tokio::sync::MutexGuard<'s, ()>>,
+    _guard: Option<super::WriteGuard<'s>>,
     grown: Vec<(String, u64)>,
 }
 

@@ -1,4 +1,6 @@
 //! Helpers shared by the store-level tests.
+// Each test binary uses the helpers it needs.
+#![allow(dead_code)]
 
 use jingxi_kernel::config::StoreConfig;
 use jingxi_kernel::store::Store;
@@ -8,6 +10,7 @@ pub async fn open_store(url: &str) -> Store {
     let store = Store::connect(&StoreConfig {
         url: url.to_string(),
         max_connections: 2,
+        ..StoreConfig::default()
     })
     .await
     .expect("store");
