@@ -43,12 +43,8 @@ pub use related::Related;
 pub struct Store {
     db: DatabaseConnection,
     backend: DatabaseBackend,
-    /// SQLite allows one writer; taking this lock first avoids `SQLITE_BUSY` between our own
-    /// transactions. PostgreSQL needs none.
-    write_lock: Option<std::sync::Arc<tokio::sync::Mutex<()>>>,
-    /// SQLite: copies the write-ahead log into the database file after writes, off the writer's
-    /// path.
-    checkpoints: Option<std::sync::Arc<Checkpoints>>,
+    /// SQLite's single writer and the checkpoints of its log. PostgreSQL needs neither.
+    writer: Option<std::sync::Arc<SqliteWriter>>,
     /// Rows inserted per table since its statistics were last refreshed.
     growth: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, Growth>>>,
 }
@@ -165,8 +161,7 @@ impl Store {
             Ok(Store {
                 db,
                 backend: DatabaseBackend::Sqlite,
-                write_lock: Some(std::sync::Arc::new(tokio::sync::Mutex::new(()))),
-                checkpoints: Some(Default::default()),
+                writer: Some(Default::default()),
                 growth: Default::default(),
             })
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
@@ -178,8 +173,7 @@ impl Store {
             Ok(Store {
                 db,
                 backend: DatabaseBackend::Postgres,
-                write_lock: None,
-                checkpoints: None,
+                writer: None,
                 growth: Default::default(),
             })
         } else {
@@ -269,9 +263,9 @@ impl Store {
 
     /// On SQLite, the single-writer lock; the log is checkpointed once it is released.
     async fn write_guard(&self) -> Option<WriteGuard<'_>> {
-        match &self.write_lock {
-            Some(lock) => Some(WriteGuard {
-                _lock: lock.lock().await,
+        match &self.writer {
+            Some(writer) => Some(WriteGuard {
+                _lock: writer.lock.lock().await,
                 store: self,
             }),
             None => None,
@@ -283,38 +277,37 @@ impl Store {
     /// held off, so the log ends fully copied and the next writer starts it again from the
     /// beginning (if writers never paused, the log would grow without end).
     fn after_write(&self) {
-        let (Some(checkpoints), Some(write_lock)) = (&self.checkpoints, &self.write_lock) else {
+        let Some(writer) = &self.writer else {
             return;
         };
-        checkpoints.pending.store(true, Ordering::Release);
-        if checkpoints.running.swap(true, Ordering::AcqRel) {
+        writer.checkpoint_pending.store(true, Ordering::Release);
+        if writer.checkpoint_running.swap(true, Ordering::AcqRel) {
             return;
         }
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            checkpoints.running.store(false, Ordering::Release);
+            writer.checkpoint_running.store(false, Ordering::Release);
             return;
         };
-        let (db, checkpoints, write_lock) =
-            (self.db.clone(), checkpoints.clone(), write_lock.clone());
+        let (db, writer) = (self.db.clone(), writer.clone());
         runtime.spawn(async move {
             loop {
-                while checkpoints.pending.swap(false, Ordering::AcqRel) {
+                while writer.checkpoint_pending.swap(false, Ordering::AcqRel) {
                     tokio::time::sleep(CHECKPOINT_INTERVAL).await;
                     let mut result = db.execute_unprepared(CHECKPOINT).await;
                     if result.is_ok() {
                         // Not `write_guard`: releasing that would schedule another checkpoint.
-                        let _writers_wait = write_lock.lock().await;
+                        let _writers_wait = writer.lock.lock().await;
                         result = db.execute_unprepared(CHECKPOINT).await;
                     }
                     if let Err(error) = result {
                         tracing::warn!(%error, "checkpointing the SQLite log failed");
                     }
                 }
-                checkpoints.running.store(false, Ordering::Release);
+                writer.checkpoint_running.store(false, Ordering::Release);
                 // A write that ended after the last look, while this task still ran, left
                 // its checkpoint to it.
-                if !checkpoints.pending.load(Ordering::Acquire)
-                    || checkpoints.running.swap(true, Ordering::AcqRel)
+                if !writer.checkpoint_pending.load(Ordering::Acquire)
+                    || writer.checkpoint_running.swap(true, Ordering::AcqRel)
                 {
                     break;
                 }
@@ -338,15 +331,19 @@ fn sqlite_cache_size(mib: u32) -> String {
 /// together.
 const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(200);
 
-/// Whether a checkpoint task runs, and whether a write ended since it last looked.
+/// SQLite allows one writer: taking `lock` first avoids `SQLITE_BUSY` between our own
+/// transactions. After each write a task checkpoints the log (see [`Store::after_write`]).
 #[derive(Debug, Default)]
-struct Checkpoints {
-    running: AtomicBool,
-    pending: AtomicBool,
+struct SqliteWriter {
+    lock: tokio::sync::Mutex<()>,
+    /// Whether a checkpoint task runs.
+    checkpoint_running: AtomicBool,
+    /// Whether a write ended since that task last looked.
+    checkpoint_pending: AtomicBool,
 }
 
 /// The SQLite single-writer lock; releasing it schedules a checkpoint of what was written.
-pub(crate) struct WriteGuard<'s> {
+struct WriteGuard<'s> {
     _lock: tokio::sync::MutexGuard<'s, ()>,
     store: &'s Store,
 }
